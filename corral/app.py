@@ -1,0 +1,93 @@
+"""The composition root: builds stores, services, controllers and the ASGI app from Settings.
+
+Nothing else wires components together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from corral import __version__
+from corral.aws import models
+from corral.aws.gateway import Gateway
+from corral.aws.protocols import HttpRequest
+from corral.config import Settings
+from corral.ecr.provider import EcrProvider
+from corral.iam.authorize import OwnAccountAuthorizer
+from corral.iam.credentials import Credentials
+from corral.iam.sts import StsProvider
+from corral.store import Store
+
+log = logging.getLogger("corral")
+
+MAX_BODY = 64 * 1024 * 1024  # larger than any AWS API request Corral serves
+
+
+@dataclass
+class Corral:
+    settings: Settings
+    store: Store
+    gateway: Gateway
+    asgi: Starlette
+
+    def service_states(self) -> dict[str, str]:
+        served = set(self.gateway.providers)
+        return {name: ("running" if name in served else "not implemented")
+                for name in models.SERVICES}
+
+
+def build(settings: Settings) -> Corral:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.db_url)
+    store.migrate()
+    credentials = Credentials(store, settings)
+    credentials.bootstrap()
+    providers = {p.service: p for p in (EcrProvider(settings), StsProvider())}
+    gateway = Gateway(settings, store, credentials, OwnAccountAuthorizer(), providers)
+    corral = Corral(settings, store, gateway, None)  # type: ignore[arg-type]
+    corral.asgi = _asgi(corral)
+    return corral
+
+
+def _asgi(corral: Corral) -> Starlette:
+    async def health(_: Request) -> Response:
+        return JSONResponse({
+            "status": "running",
+            "version": __version__,
+            "services": corral.service_states(),
+        })
+
+    async def aws(request: Request) -> Response:
+        scope = request.scope
+        declared = request.headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            return Response("Request body too large", status_code=413)
+        body = await request.body()
+        http = HttpRequest(
+            method=request.method,
+            path=scope.get("raw_path", scope["path"].encode()).decode("utf-8", "surrogateescape"),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            header_list=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            body=body,
+        )
+        out = await run_in_threadpool(corral.gateway.handle, http)
+        return Response(out.body, status_code=out.status, headers=out.headers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        corral.store.close()
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+    return Starlette(routes=[
+        Route("/_corral/health", health, methods=["GET"]),
+        Route("/{path:path}", aws, methods=methods),
+    ], lifespan=lifespan)

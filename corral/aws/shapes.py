@@ -1,0 +1,163 @@
+"""Convert between wire values and Python values, shape by shape.
+
+Used by every document protocol (JSON, REST-JSON bodies, CBOR). ``decode`` turns what the
+client sent into typed Python values (datetime, bytes, int, …) and raises
+``SerializationException`` when a value cannot be the member's type, as AWS does; ``encode``
+produces exactly the output shape, dropping members the model does not have.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from botocore.model import Shape
+
+from corral.aws.errors import SerializationException
+
+_INT_TYPES = ("integer", "long", "short", "byte")
+_FLOAT_TYPES = ("float", "double")
+
+
+def _type_error(shape: Shape, value: Any, path: str) -> SerializationException:
+    kind = type(value).__name__
+    return SerializationException(
+        f"Cannot deserialize {kind} value at '{path or 'body'}' as {shape.type_name}"
+    )
+
+
+def parse_timestamp(value: Any, shape: Shape, path: str = "") -> datetime:
+    """Accept epoch seconds, ISO 8601 or RFC 822 (botocore sends each in some place)."""
+    try:
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                return datetime.fromtimestamp(float(text), UTC)
+            except ValueError:
+                pass
+            try:
+                dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                dt = parsedate_to_datetime(text)
+            return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError, TypeError):
+        pass
+    raise _type_error(shape, value, path)
+
+
+def format_timestamp(value: datetime, fmt: str) -> Any:
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if fmt == "unixtimestamp":
+        return round(value.timestamp(), 3)
+    if fmt == "rfc822":
+        return format_datetime(value.astimezone(UTC), usegmt=True)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def decode(shape: Shape, value: Any, *, b64_blobs: bool = True, path: str = "") -> Any:
+    """Wire value -> Python value of ``shape``'s type (recursively)."""
+    if value is None:
+        return None
+    t = shape.type_name
+    if t == "structure":
+        if not isinstance(value, dict):
+            raise _type_error(shape, value, path)
+        out = {}
+        for name, member in shape.members.items():
+            wire_name = member.serialization.get("name", name)
+            if wire_name in value and value[wire_name] is not None:
+                sub = f"{path}.{name}" if path else name
+                out[name] = decode(member, value[wire_name], b64_blobs=b64_blobs, path=sub)
+        return out
+    if t == "list":
+        if not isinstance(value, list):
+            raise _type_error(shape, value, path)
+        return [
+            decode(shape.member, v, b64_blobs=b64_blobs, path=f"{path}.{i + 1}.member")
+            for i, v in enumerate(value)
+        ]
+    if t == "map":
+        if not isinstance(value, dict):
+            raise _type_error(shape, value, path)
+        return {
+            decode(shape.key, k, b64_blobs=b64_blobs, path=path): decode(
+                shape.value, v, b64_blobs=b64_blobs, path=f"{path}.{k}"
+            )
+            for k, v in value.items()
+        }
+    if t == "string":
+        if not isinstance(value, str):
+            raise _type_error(shape, value, path)
+        return value
+    if t == "boolean":
+        if not isinstance(value, bool):
+            raise _type_error(shape, value, path)
+        return value
+    if t in _INT_TYPES:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise _type_error(shape, value, path)
+        return value
+    if t in _FLOAT_TYPES:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise _type_error(shape, value, path)
+        if isinstance(value, str):  # NaN / Infinity travel as strings
+            if value not in ("NaN", "Infinity", "-Infinity"):
+                raise _type_error(shape, value, path)
+            return float(value)
+        return float(value)
+    if t == "timestamp":
+        return parse_timestamp(value, shape, path)
+    if t == "blob":
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value)
+        if b64_blobs and isinstance(value, str):
+            try:
+                return base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise _type_error(shape, value, path) from None
+        raise _type_error(shape, value, path)
+    return value  # document types pass through
+
+
+def encode(shape: Shape, value: Any, *, ts_format: str, b64_blobs: bool = True) -> Any:
+    """Python value -> wire value, emitting only members ``shape`` declares."""
+    if value is None:
+        return None
+    t = shape.type_name
+    if t == "structure":
+        out = {}
+        for name, member in shape.members.items():
+            v = value.get(name)
+            if v is None or member.serialization.get("location"):
+                continue
+            wire_name = member.serialization.get("name", name)
+            out[wire_name] = encode(member, v, ts_format=ts_format, b64_blobs=b64_blobs)
+        return out
+    if t == "list":
+        return [encode(shape.member, v, ts_format=ts_format, b64_blobs=b64_blobs) for v in value]
+    if t == "map":
+        return {
+            k: encode(shape.value, v, ts_format=ts_format, b64_blobs=b64_blobs)
+            for k, v in value.items()
+        }
+    if t == "timestamp":
+        if ts_format == "datetime":  # binary protocols carry the datetime itself
+            return value
+        fmt = shape.serialization.get("timestampFormat", ts_format)
+        return format_timestamp(value, fmt) if isinstance(value, datetime) else value
+    if t == "blob":
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        return base64.b64encode(data).decode() if b64_blobs else data
+    if t in _FLOAT_TYPES and isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value

@@ -1,0 +1,53 @@
+"""A small client for CLI subcommands: the health endpoint plus signed AWS API calls."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import botocore.session
+from botocore.config import Config
+
+from corral.config import Settings
+
+
+class ServerUnreachable(Exception):
+    pass
+
+
+class CorralClient:
+    def __init__(self, endpoint: str, settings: Settings):
+        self.endpoint = endpoint.rstrip("/")
+        self.settings = settings
+        self._session = botocore.session.get_session()
+        creds = self._session.get_credentials()
+        if creds is None:  # nothing configured: use Corral's root key from the settings
+            self._session.set_credentials(settings.root_access_key, settings.root_secret_key)
+        self.region = self._session.get_config_variable("region") or settings.region
+
+    def aws(self, service: str):
+        return self._session.create_client(
+            service, region_name=self.region, endpoint_url=self.endpoint,
+            config=Config(retries={"max_attempts": 2}, connect_timeout=3, read_timeout=30),
+        )
+
+    def health(self) -> dict:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/_corral/health", timeout=5) as r:
+                return json.load(r)
+        except (urllib.error.URLError, OSError) as e:
+            raise ServerUnreachable(
+                f"No Corral server answers at {self.endpoint} ({e}). Start one with `corral up` "
+                "or point --endpoint / CORRAL_ENDPOINT at it."
+            ) from None
+
+    def status(self) -> dict:
+        report = self.health()
+        report["identity"] = self.aws("sts").get_caller_identity()
+        report["region"] = self.region
+        repos = 0
+        for page in self.aws("ecr").get_paginator("describe_repositories").paginate():
+            repos += len(page["repositories"])
+        report["counts"] = {"ecr": f"{repos} repositories"}
+        return report

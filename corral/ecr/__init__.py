@@ -1,0 +1,1 @@
+"""Amazon ECR: repositories (and, with the registry, images, lifecycle, scanning config)."""

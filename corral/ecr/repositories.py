@@ -1,0 +1,75 @@
+"""Repository records in the state store, scoped by account and region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, select
+
+from corral.aws import arns
+from corral.store.schema import ecr_repositories, resource_tags
+
+
+@dataclass(frozen=True)
+class Repository:
+    id: int
+    account_id: str
+    region: str
+    name: str
+    created_at: datetime
+    image_tag_mutability: str
+    mutability_exclusion_filters: list
+    scan_on_push: bool
+    encryption_type: str
+    kms_key: str | None
+
+    @property
+    def arn(self) -> str:
+        return arns.ecr_repository(self.region, self.account_id, self.name)
+
+
+def _scope(account_id: str, region: str):
+    t = ecr_repositories.c
+    return (t.account_id == account_id) & (t.region == region)
+
+
+def get(db: Connection, account_id: str, region: str, name: str) -> Repository | None:
+    row = db.execute(
+        select(ecr_repositories).where(_scope(account_id, region),
+                                       ecr_repositories.c.name == name)
+    ).first()
+    return Repository(**row._mapping) if row else None
+
+
+def page(db: Connection, account_id: str, region: str, *, after_id: int, limit: int
+         ) -> list[Repository]:
+    rows = db.execute(
+        select(ecr_repositories)
+        .where(_scope(account_id, region), ecr_repositories.c.id > after_id)
+        .order_by(ecr_repositories.c.id)
+        .limit(limit)
+    )
+    return [Repository(**r._mapping) for r in rows]
+
+
+def count(db: Connection, account_id: str, region: str) -> int:
+    from sqlalchemy import func
+
+    return db.execute(
+        select(func.count()).select_from(ecr_repositories).where(_scope(account_id, region))
+    ).scalar_one()
+
+
+def insert(db: Connection, **values) -> Repository:
+    new_id = db.execute(ecr_repositories.insert().values(**values)).inserted_primary_key[0]
+    return Repository(id=new_id, **values)
+
+
+def update(db: Connection, repo: Repository, **values) -> None:
+    db.execute(ecr_repositories.update().where(ecr_repositories.c.id == repo.id).values(**values))
+
+
+def remove(db: Connection, repo: Repository) -> None:
+    db.execute(delete(resource_tags).where(resource_tags.c.arn == repo.arn))
+    db.execute(delete(ecr_repositories).where(ecr_repositories.c.id == repo.id))

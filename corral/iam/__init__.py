@@ -1,0 +1,1 @@
+"""IAM and STS: credentials, principals, the authorization hook, the STS API."""

@@ -1,0 +1,88 @@
+"""Access keys and the authentication of a signed request.
+
+    signed request ─ sigv4.parse ─> key lookup ─> token/expiry checks ─> sigv4.verify ─> Principal
+
+Strict mode (default): only stored keys, with their secret. Open mode (``CORRAL_AUTH=open``):
+a stored key is still verified, and any other well-formed signature is taken as the root of the
+default account, for tools that sign with arbitrary keys.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from corral.aws import arns, sigv4
+from corral.aws.context import Principal
+from corral.aws.protocols.base import HttpRequest
+from corral.aws.sigv4 import AuthFailure, SignatureInfo
+from corral.config import Settings
+from corral.store import Store
+from corral.store.schema import access_keys, accounts
+
+INVALID_TOKEN = "The security token included in the request is invalid."
+
+
+def root_principal(account_id: str, access_key_id: str) -> Principal:
+    return Principal(account_id, arns.account_root(account_id), account_id, access_key_id)
+
+
+class Credentials:
+    def __init__(self, store: Store, settings: Settings):
+        self.store = store
+        self.settings = settings
+
+    def bootstrap(self) -> None:
+        """Create the default account and its root key on first start (idempotent)."""
+        s, now = self.settings, datetime.now(UTC)
+        with self.store.transaction() as db:
+            if db.execute(select(accounts.c.account_id).where(
+                    accounts.c.account_id == s.account_id)).first() is None:
+                db.execute(accounts.insert().values(account_id=s.account_id, created_at=now))
+            row = db.execute(select(access_keys).where(
+                access_keys.c.access_key_id == s.root_access_key)).first()
+            values = dict(
+                secret_access_key=s.root_secret_key, account_id=s.account_id,
+                principal_arn=arns.account_root(s.account_id), user_id=s.account_id,
+                session_token=None, expires_at=None, status="Active",
+            )
+            if row is None:
+                db.execute(access_keys.insert().values(
+                    access_key_id=s.root_access_key, created_at=now, **values))
+            elif row.secret_access_key != s.root_secret_key:
+                db.execute(access_keys.update().where(
+                    access_keys.c.access_key_id == s.root_access_key).values(**values))
+
+    def authenticate(self, request: HttpRequest, info: SignatureInfo, now: datetime) -> Principal:
+        with self.store.transaction(write=False) as db:
+            key = db.execute(select(access_keys).where(
+                access_keys.c.access_key_id == info.access_key)).first()
+        if key is None or key.status != "Active":
+            if self.settings.auth_mode == "open":
+                sigv4.check_scope_and_time(info, now)
+                return root_principal(self.settings.account_id, info.access_key)
+            raise AuthFailure("unknown_key", INVALID_TOKEN)
+        if key.session_token is not None:
+            if info.security_token is None or not hmac.compare_digest(
+                    info.security_token, key.session_token):
+                raise AuthFailure("unknown_key", INVALID_TOKEN)
+            if key.expires_at is not None and key.expires_at <= now:
+                raise AuthFailure("expired_token", "The security token included in the request is expired")
+        elif info.security_token is not None:
+            raise AuthFailure("unknown_key", INVALID_TOKEN)
+        sigv4.verify(request, info, key.secret_access_key, now)
+        return Principal(
+            key.account_id, key.principal_arn, key.user_id, key.access_key_id,
+            _principal_type(key.principal_arn), key.session_token,
+        )
+
+
+def _principal_type(arn: str) -> str:
+    resource = arns.parse(arn).resource if arns.parse(arn) else ""
+    if resource == "root":
+        return "Account"
+    return {"user": "User", "assumed-role": "AssumedRole", "federated-user": "FederatedUser"}.get(
+        resource.split("/", 1)[0], "User"
+    )

@@ -1,0 +1,91 @@
+"""Tables of the state store (SQLAlchemy Core).
+
+Every service-owned row carries ``account_id`` and ``region``: accounts and regions are real
+namespaces, and every query is scoped by both. The migrations in ``migrations/versions`` create
+exactly these tables; a change here needs a new migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps are stored and returned as timezone-aware UTC (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Long-term keys (root, IAM users) and temporary keys (STS sessions, with token and expiry).
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("secret_access_key", String(128), nullable=False),
+    Column("account_id", String(12), nullable=False),
+    Column("principal_arn", String(2048), nullable=False),
+    Column("user_id", String(256), nullable=False),
+    Column("session_token", String(4096)),
+    Column("expires_at", UTCDateTime()),
+    Column("status", String(16), nullable=False, default="Active"),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Tags of any taggable resource, keyed by its ARN (which holds account and region).
+resource_tags = Table(
+    "resource_tags",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", String(512), nullable=False),
+)
+
+ecr_repositories = Table(
+    "ecr_repositories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("image_tag_mutability", String(32), nullable=False),
+    Column("mutability_exclusion_filters", JSON, nullable=False),
+    Column("scan_on_push", Boolean, nullable=False),
+    Column("encryption_type", String(16), nullable=False),
+    Column("kms_key", String(2048)),
+    UniqueConstraint("account_id", "region", "name", name="uq_ecr_repo_name"),
+)
+Index("ix_ecr_repo_scope", ecr_repositories.c.account_id, ecr_repositories.c.region,
+      ecr_repositories.c.name)
