@@ -17,7 +17,7 @@ SERVICES = ("ecr", "ecs", "logs", "cloudwatch", "inspector2", "iam", "sts")
 _IAM_PREFIX = {"cloudwatch": "cloudwatch"}
 
 
-@dataclass
+@dataclass(eq=False)  # identity-hashed: one spec per service, used as a cache key
 class ServiceSpec:
     name: str  # botocore model name (ecr, cloudwatch, …)
     model: ServiceModel
