@@ -18,6 +18,18 @@ def _default_data_dir() -> Path:
     return Path(base) / "corral"
 
 
+def _parse_accounts(text: str) -> tuple[tuple[str, str, str], ...]:
+    out = []
+    for item in filter(None, (p.strip() for p in text.split(";"))):
+        parts = item.split(":")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(
+                f"CORRAL_EXTRA_ACCOUNTS entries are ACCOUNT:ACCESS_KEY:SECRET, got {item!r}"
+            )
+        out.append((parts[0], parts[1], parts[2]))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -32,6 +44,8 @@ class Settings:
     root_secret_key: str = "test"
     # SQLAlchemy URL; empty means SQLite in the data dir.
     database_url: str = ""
+    # More accounts with their root keys: "111111111111:AKID:SECRET;222222222222:…"
+    extra_accounts: tuple[tuple[str, str, str], ...] = ()
     endpoint: str = "http://localhost:4566"
     log_level: str = "info"
 
@@ -51,6 +65,7 @@ class Settings:
             "database_url": ("CORRAL_DATABASE_URL", str),
             "endpoint": ("CORRAL_ENDPOINT", str),
             "log_level": ("CORRAL_LOG_LEVEL", str.lower),
+            "extra_accounts": ("CORRAL_EXTRA_ACCOUNTS", _parse_accounts),
         }
         changes = {name: conv(env[var]) for name, (var, conv) in pick.items() if env.get(var)}
         return replace(s, **changes).validated()
@@ -61,9 +76,16 @@ class Settings:
     def validated(self) -> Settings:
         if self.auth_mode not in ("strict", "open"):
             raise ValueError(f"CORRAL_AUTH must be 'strict' or 'open', not {self.auth_mode!r}")
-        if not (len(self.account_id) == 12 and self.account_id.isdigit()):
-            raise ValueError(f"account id must be 12 digits, not {self.account_id!r}")
+        for account in (self.account_id, *(a for a, _, _ in self.extra_accounts)):
+            if not (len(account) == 12 and account.isdigit()):
+                raise ValueError(f"account id must be 12 digits, not {account!r}")
         return self
+
+    @property
+    def root_keys(self) -> list[tuple[str, str, str]]:
+        """(account, access key, secret) of every configured account's root."""
+        return [(self.account_id, self.root_access_key, self.root_secret_key),
+                *self.extra_accounts]
 
     @property
     def db_url(self) -> str:

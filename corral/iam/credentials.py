@@ -10,7 +10,9 @@ default account, for tools that sign with arbitrary keys.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+import secrets
+import string
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -22,6 +24,7 @@ from corral.config import Settings
 from corral.store import Store
 from corral.store.schema import access_keys, accounts
 
+_KEY_ALPHABET = string.ascii_uppercase + string.digits
 INVALID_TOKEN = "The security token included in the request is invalid."
 
 
@@ -35,25 +38,45 @@ class Credentials:
         self.settings = settings
 
     def bootstrap(self) -> None:
-        """Create the default account and its root key on first start (idempotent)."""
-        s, now = self.settings, datetime.now(UTC)
+        """Create the configured accounts and their root keys (idempotent)."""
+        for account_id, access_key, secret in self.settings.root_keys:
+            self.ensure_root_key(account_id, access_key, secret)
+
+    def ensure_root_key(self, account_id: str, access_key: str, secret: str) -> None:
+        now = datetime.now(UTC)
         with self.store.transaction() as db:
             if db.execute(select(accounts.c.account_id).where(
-                    accounts.c.account_id == s.account_id)).first() is None:
-                db.execute(accounts.insert().values(account_id=s.account_id, created_at=now))
+                    accounts.c.account_id == account_id)).first() is None:
+                db.execute(accounts.insert().values(account_id=account_id, created_at=now))
             row = db.execute(select(access_keys).where(
-                access_keys.c.access_key_id == s.root_access_key)).first()
+                access_keys.c.access_key_id == access_key)).first()
             values = dict(
-                secret_access_key=s.root_secret_key, account_id=s.account_id,
-                principal_arn=arns.account_root(s.account_id), user_id=s.account_id,
+                secret_access_key=secret, account_id=account_id,
+                principal_arn=arns.account_root(account_id), user_id=account_id,
                 session_token=None, expires_at=None, status="Active",
             )
             if row is None:
                 db.execute(access_keys.insert().values(
-                    access_key_id=s.root_access_key, created_at=now, **values))
-            elif row.secret_access_key != s.root_secret_key:
+                    access_key_id=access_key, created_at=now, **values))
+            elif tuple(row._mapping[k] for k in values) != tuple(values.values()):
                 db.execute(access_keys.update().where(
-                    access_keys.c.access_key_id == s.root_access_key).values(**values))
+                    access_keys.c.access_key_id == access_key).values(**values))
+
+    def issue_session(self, principal: Principal, duration: timedelta) -> dict[str, object]:
+        """Temporary credentials (``ASIA…`` key, secret, session token) acting as ``principal``
+        until they expire — what STS hands out."""
+        now = datetime.now(UTC)
+        key = "ASIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+        secret = secrets.token_urlsafe(30)
+        token = secrets.token_urlsafe(96)
+        with self.store.transaction() as db:
+            db.execute(access_keys.insert().values(
+                access_key_id=key, secret_access_key=secret, account_id=principal.account_id,
+                principal_arn=principal.arn, user_id=principal.user_id, session_token=token,
+                expires_at=now + duration, status="Active", created_at=now,
+            ))
+        return {"AccessKeyId": key, "SecretAccessKey": secret, "SessionToken": token,
+                "Expiration": now + duration}
 
     def authenticate(self, request: HttpRequest, info: SignatureInfo, now: datetime) -> Principal:
         with self.store.transaction(write=False) as db:
