@@ -19,6 +19,7 @@ from corral import __version__
 from corral.aws import models
 from corral.aws.gateway import Gateway
 from corral.aws.protocols import HttpRequest
+from corral.aws.provider import Provider
 from corral.config import Settings
 from corral.ecr.provider import EcrProvider
 from corral.iam.authorize import OwnAccountAuthorizer
@@ -44,14 +45,18 @@ class Corral:
                 for name in models.SERVICES}
 
 
+def providers(settings: Settings) -> dict[str, Provider]:
+    """Every service provider Corral serves, by botocore service name."""
+    return {p.service: p for p in (EcrProvider(settings), StsProvider())}
+
+
 def build(settings: Settings) -> Corral:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_url)
     store.migrate()
     credentials = Credentials(store, settings)
     credentials.bootstrap()
-    providers = {p.service: p for p in (EcrProvider(settings), StsProvider())}
-    gateway = Gateway(settings, store, credentials, OwnAccountAuthorizer(), providers)
+    gateway = Gateway(settings, store, credentials, OwnAccountAuthorizer(), providers(settings))
     corral = Corral(settings, store, gateway, None)  # type: ignore[arg-type]
     corral.asgi = _asgi(corral)
     return corral
