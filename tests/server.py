@@ -41,11 +41,12 @@ class CorralServer:
         env = {**os.environ, "CORRAL_EXTRA_ACCOUNTS": f"{OTHER_ACCOUNT}:{OTHER_KEY}:{OTHER_SECRET}",
                **self.env}
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "corral.cli", "up", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)],
-            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env,
-        )
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "corral.cli", "up", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir)],
+                stdout=log, stderr=subprocess.STDOUT, env=env,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -20,7 +20,7 @@ from botocore import xform_name
 from corral.aws import models, router, sigv4, validate
 from corral.aws.context import RequestContext
 from corral.aws.errors import AwsError, InternalFailure, NotImplementedOperation
-from corral.aws.protocols import PROTOCOLS, HttpRequest, HttpResponse
+from corral.aws.protocols import HttpRequest, HttpResponse
 from corral.aws.provider import Provider, resources_of
 from corral.config import Settings
 from corral.iam.authorize import Authorizer

@@ -75,8 +75,8 @@ def test_valid_repository_names_are_accepted(server, name):
 @pytest.mark.parametrize("why,name", INVALID_NAMES, ids=[w for w, _ in INVALID_NAMES])
 def test_invalid_repository_names_are_invalid_parameter(server, why, name):
     # The aws CLI and boto3 validate min length client-side; send with validation off.
-    from botocore.config import Config
     import boto3
+    from botocore.config import Config
 
     ecr = boto3.client("ecr", endpoint_url=server.endpoint, region_name="us-east-1",
                        aws_access_key_id="test", aws_secret_access_key="test",

@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError
 
 
@@ -46,7 +46,7 @@ def test_kill_9_during_a_burst_leaves_a_consistent_store(fresh_server):
             try:
                 ecr.create_repository(repositoryName=name, tags=tags)
                 acknowledged.append(name)
-            except (ClientError, EndpointConnectionError, HTTPError, OSError, Exception):
+            except (ClientError, BotoCoreError, HTTPError, OSError):
                 return
 
     threads = [threading.Thread(target=burst, args=(w,)) for w in range(4)]

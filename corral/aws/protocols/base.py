@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol as _Protocol
+from typing import Any
+from typing import Protocol as _Protocol
 from urllib.parse import parse_qsl
 
 from botocore.model import OperationModel

@@ -36,7 +36,7 @@ class CborProtocol:
             return {}
         try:
             doc = cbor2.loads(request.body)
-        except Exception:  # cbor2 raises several types for malformed input
+        except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError):
             raise SerializationException("The request body is not valid CBOR") from None
         if not isinstance(doc, dict):
             raise SerializationException("The request body must be a CBOR map")
