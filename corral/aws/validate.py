@@ -29,16 +29,28 @@ class Violation:
 @lru_cache(maxsize=4096)
 def _pattern(pattern: str) -> re.Pattern | None:
     try:
-        return re.compile(pattern)
+        # Model patterns are Java regexes: \w, \d, \s and \b match ASCII only there.
+        return re.compile(pattern, re.ASCII)
     except re.error:  # a Java-only construct (\p{…}); the model's other constraints still apply
         return None
 
 
 def _show(value: Any) -> str:
+    text = _text(value)
+    return text if len(text) <= 256 else text[:253] + "..."
+
+
+def _text(value: Any) -> str:
+    """The value as AWS's (Java) validator prints it: ``[a, b]``, ``{k=v}``, ``true``."""
     if isinstance(value, (bytes, bytearray)):
         return "<binary>"
-    text = str(value)
-    return text if len(text) <= 256 else text[:253] + "..."
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_text, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_text(k)}={_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
 
 
 def violations(shape: Shape, value: Any, path: str = "") -> list[Violation]:

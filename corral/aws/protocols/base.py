@@ -61,3 +61,12 @@ class Protocol(_Protocol):
     def serialize(self, op: OperationModel, result: dict[str, Any], request_id: str) -> HttpResponse: ...
 
     def error(self, service: ServiceSpec, err: AwsError, request_id: str) -> HttpResponse: ...
+
+
+def query_error_headers(service: ServiceSpec, err: AwsError) -> dict[str, str]:
+    """awsQueryCompatible services (CloudWatch) name the query-protocol error code and fault in
+    every protocol, so clients see the same ``Code`` and ``Type`` as over the query protocol."""
+    if "awsQueryCompatible" not in service.model.metadata:
+        return {}
+    fault = "Sender" if err.sender_fault else "Receiver"
+    return {"x-amzn-query-error": f"{err.code};{fault}"}

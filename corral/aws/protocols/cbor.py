@@ -15,7 +15,7 @@ from botocore.model import OperationModel
 from corral.aws import shapes
 from corral.aws.errors import AwsError, SerializationException, UnknownOperationException
 from corral.aws.models import ServiceSpec
-from corral.aws.protocols.base import HttpRequest, HttpResponse
+from corral.aws.protocols.base import HttpRequest, HttpResponse, query_error_headers
 
 CONTENT_TYPE = "application/cbor"
 
@@ -49,11 +49,7 @@ class CborProtocol:
         return HttpResponse(200, _headers(request_id), cbor2.dumps(_tag_times(body)))
 
     def error(self, service: ServiceSpec, err: AwsError, request_id: str) -> HttpResponse:
-        headers = _headers(request_id)
-        # awsQueryCompatible services (CloudWatch) also name the query-protocol error code.
-        if "awsQueryCompatible" in service.model.metadata:
-            fault = "Sender" if err.sender_fault else "Receiver"
-            headers["x-amzn-query-error"] = f"{err.code};{fault}"
+        headers = _headers(request_id) | query_error_headers(service, err)
         body = {"__type": err.code, "message": err.message}
         return HttpResponse(err.status, headers, cbor2.dumps(body))
 

@@ -10,7 +10,7 @@ from botocore.model import OperationModel
 from corral.aws import shapes
 from corral.aws.errors import AwsError, SerializationException, UnknownOperationException
 from corral.aws.models import ServiceSpec
-from corral.aws.protocols.base import HttpRequest, HttpResponse
+from corral.aws.protocols.base import HttpRequest, HttpResponse, query_error_headers
 
 
 class JsonProtocol:
@@ -38,6 +38,7 @@ class JsonProtocol:
     def error(self, service: ServiceSpec, err: AwsError, request_id: str) -> HttpResponse:
         body = {"__type": err.code, "message": err.message}
         headers = self._headers(service.model.metadata, request_id)
+        headers |= query_error_headers(service, err)
         headers["x-amzn-ErrorType"] = err.code
         return HttpResponse(err.status, headers, _dumps(body))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from functools import cache
 from typing import Any
 from urllib.parse import unquote
@@ -103,7 +104,7 @@ class RestJsonProtocol:
             return HttpResponse(status, headers, b"{}")
         for name, member in shape.members.items():
             if member.serialization.get("location") == "header" and result.get(name) is not None:
-                headers[member.serialization.get("name", name)] = str(result[name])
+                headers[member.serialization.get("name", name)] = _to_text(member, result[name])
         payload = shape.serialization.get("payload")
         if payload:
             value = result.get(payload)
@@ -122,6 +123,19 @@ class RestJsonProtocol:
             "x-amzn-ErrorType": err.code,
         }
         return HttpResponse(err.status, headers, json.dumps({"message": err.message}).encode())
+
+
+def _to_text(shape: Shape, value: Any) -> str:
+    """A header value as clients parse it: timestamps as HTTP dates (the REST default, or the
+    member's ``timestampFormat``), booleans lower-case, lists comma-joined."""
+    t = shape.type_name
+    if t == "timestamp" and isinstance(value, datetime):
+        return str(shapes.format_timestamp(value, shape.serialization.get("timestampFormat", "rfc822")))
+    if t == "boolean":
+        return "true" if value else "false"
+    if t == "list":
+        return ",".join(_to_text(shape.member, v) for v in value)
+    return str(value)
 
 
 def _from_text(shape: Shape, text: str, name: str) -> Any:
