@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests drive (registry clients, container runtime) — installed when root.
-APT_PACKAGES ?=
+APT_PACKAGES ?= skopeo
 
 .PHONY: up test venv deps apt bench coverage lint clean
 

@@ -25,6 +25,9 @@ from corral.ecr.provider import EcrProvider
 from corral.iam.authorize import OwnAccountAuthorizer
 from corral.iam.credentials import Credentials
 from corral.iam.sts import StsProvider
+from corral.registry.api import RegistryApi
+from corral.registry.blobs import BlobStore
+from corral.registry.storage import FilesystemDriver
 from corral.store import Store
 
 log = logging.getLogger("corral")
@@ -45,9 +48,14 @@ class Corral:
                 for name in models.SERVICES}
 
 
-def providers(settings: Settings) -> dict[str, Provider]:
+def providers(settings: Settings, blobs: BlobStore | None = None) -> dict[str, Provider]:
     """Every service provider Corral serves, by botocore service name."""
-    return {p.service: p for p in (EcrProvider(settings), StsProvider())}
+    blobs = blobs or blob_store(settings)
+    return {p.service: p for p in (EcrProvider(settings, blobs), StsProvider())}
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    return BlobStore(FilesystemDriver(settings.data_dir / "registry"))
 
 
 def build(settings: Settings) -> Corral:
@@ -56,13 +64,16 @@ def build(settings: Settings) -> Corral:
     store.migrate()
     credentials = Credentials(store, settings)
     credentials.bootstrap()
-    gateway = Gateway(settings, store, credentials, OwnAccountAuthorizer(), providers(settings))
+    blobs = blob_store(settings)
+    authorizer = OwnAccountAuthorizer()
+    gateway = Gateway(settings, store, credentials, authorizer, providers(settings, blobs))
+    registry = RegistryApi(settings, store, blobs, authorizer, settings.create_on_push)
     corral = Corral(settings, store, gateway, None)  # type: ignore[arg-type]
-    corral.asgi = _asgi(corral)
+    corral.asgi = _asgi(corral, registry)
     return corral
 
 
-def _asgi(corral: Corral) -> Starlette:
+def _asgi(corral: Corral, registry: RegistryApi) -> Starlette:
     async def health(_: Request) -> Response:
         return JSONResponse({
             "status": "running",
@@ -94,5 +105,7 @@ def _asgi(corral: Corral) -> Starlette:
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
     return Starlette(routes=[
         Route("/_corral/health", health, methods=["GET"]),
+        Route("/v2", registry.handle, methods=methods),
+        Route("/v2/{path:path}", registry.handle, methods=methods),
         Route("/{path:path}", aws, methods=methods),
     ], lifespan=lifespan)

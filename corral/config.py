@@ -30,6 +30,10 @@ def _parse_accounts(text: str) -> tuple[tuple[str, str, str], ...]:
     return tuple(out)
 
 
+def _flag(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -47,6 +51,8 @@ class Settings:
     # More accounts with their root keys: "111111111111:AKID:SECRET;222222222222:…"
     extra_accounts: tuple[tuple[str, str, str], ...] = ()
     endpoint: str = "http://localhost:4566"
+    # A push to a repository that does not exist creates it (ECR answers NAME_UNKNOWN).
+    create_on_push: bool = False
     log_level: str = "info"
 
     @classmethod
@@ -66,6 +72,7 @@ class Settings:
             "endpoint": ("CORRAL_ENDPOINT", str),
             "log_level": ("CORRAL_LOG_LEVEL", str.lower),
             "extra_accounts": ("CORRAL_EXTRA_ACCOUNTS", _parse_accounts),
+            "create_on_push": ("CORRAL_CREATE_ON_PUSH", _flag),
         }
         changes = {name: conv(env[var]) for name, (var, conv) in pick.items() if env.get(var)}
         return replace(s, **changes).validated()

@@ -81,15 +81,15 @@ def decode(shape: Shape, value: Any, *, b64_blobs: bool = True, path: str = "") 
         if not isinstance(value, list):
             raise _type_error(shape, value, path)
         return [
-            decode(shape.member, v, b64_blobs=b64_blobs, path=f"{path}.{i + 1}.member")
+            _element(shape.member, v, b64_blobs, f"{path}.{i + 1}.member")
             for i, v in enumerate(value)
         ]
     if t == "map":
         if not isinstance(value, dict):
             raise _type_error(shape, value, path)
         return {
-            decode(shape.key, k, b64_blobs=b64_blobs, path=path): decode(
-                shape.value, v, b64_blobs=b64_blobs, path=f"{path}.{k}"
+            decode(shape.key, k, b64_blobs=b64_blobs, path=path): _element(
+                shape.value, v, b64_blobs, f"{path}.{k}"
             )
             for k, v in value.items()
         }
@@ -129,6 +129,14 @@ def decode(shape: Shape, value: Any, *, b64_blobs: bool = True, path: str = "") 
     return value  # document types pass through
 
 
+def _element(shape: Shape, value: Any, b64_blobs: bool, path: str) -> Any:
+    """A list item or map value. Our models' collections are all dense, and a null in a dense
+    one is malformed input (Smithy's ``MalformedListNullItem``/``MalformedMapNullValue``)."""
+    if value is None:
+        raise SerializationException(f"Null value at '{path}' is not allowed in a dense collection")
+    return decode(shape, value, b64_blobs=b64_blobs, path=path)
+
+
 def encode(shape: Shape, value: Any, *, ts_format: str, b64_blobs: bool = True) -> Any:
     """Python value -> wire value, emitting only members ``shape`` declares."""
     if value is None:
@@ -158,6 +166,7 @@ def encode(shape: Shape, value: Any, *, ts_format: str, b64_blobs: bool = True) 
     if t == "blob":
         data = value.encode() if isinstance(value, str) else bytes(value)
         return base64.b64encode(data).decode() if b64_blobs else data
-    if t in _FLOAT_TYPES and isinstance(value, float) and not math.isfinite(value):
+    # Text protocols spell non-finite numbers as strings; binary ones (CBOR) carry IEEE floats.
+    if t in _FLOAT_TYPES and b64_blobs and isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value

@@ -11,7 +11,8 @@ from corral.aws.context import RequestContext
 from corral.aws.provider import Provider, acts_on
 from corral.aws.validate import Violation, invalid_parameter_message
 from corral.config import Settings
-from corral.ecr import repositories
+from corral.ecr import auth as ecr_auth
+from corral.ecr import images, repositories
 from corral.ecr.errors import (
     InvalidParameterException,
     InvalidTagParameterException,
@@ -21,6 +22,7 @@ from corral.ecr.errors import (
     TooManyTagsException,
 )
 from corral.ecr.repositories import Repository
+from corral.registry.blobs import BlobStore
 from corral.store import tags as tag_store
 
 MAX_TAGS = 50  # per resource (ECR service quotas)
@@ -49,8 +51,9 @@ def _resource_arn(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
 class EcrProvider(Provider):
     service = "ecr"
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, blobs: BlobStore):
         self.settings = settings
+        self.blobs = blobs
 
     def validation_error(self, found: list[Violation]):
         return InvalidParameterException(invalid_parameter_message(found))
@@ -211,7 +214,19 @@ class EcrProvider(Provider):
         return {"repository": view}
 
     def image_count(self, ctx: RequestContext, repo: Repository) -> int:
-        return 0  # images arrive with the registry; until then a repository holds none
+        return images.count(ctx.db, repo.id)
+
+    def get_authorization_token(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
+        registries = params.get("registryIds") or [ctx.account_id]
+        data = []
+        scheme = urlsplit(self.settings.public_endpoint).scheme
+        for registry in registries:
+            token, expires = ecr_auth.issue(ctx.db, ctx.principal, datetime.now(UTC))
+            data.append({
+                "authorizationToken": token, "expiresAt": expires,
+                "proxyEndpoint": f"{scheme}://{self.registry_host(registry, ctx.region)}",
+            })
+        return {"authorizationData": data}
 
     @acts_on(_repo_arn)
     def put_image_tag_mutability(self, ctx: RequestContext, params: dict[str, Any]) -> dict:

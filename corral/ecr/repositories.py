@@ -71,5 +71,9 @@ def update(db: Connection, repo: Repository, **values) -> None:
 
 
 def remove(db: Connection, repo: Repository) -> None:
+    """The repository with everything in it: images, tags, blob links, resource tags."""
+    from corral.ecr import images
+
+    images.remove_repository_content(db, repo.id)
     db.execute(delete(resource_tags).where(resource_tags.c.arn == repo.arn))
     db.execute(delete(ecr_repositories).where(ecr_repositories.c.id == repo.id))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -89,3 +90,75 @@ ecr_repositories = Table(
 )
 Index("ix_ecr_repo_scope", ecr_repositories.c.account_id, ecr_repositories.c.region,
       ecr_repositories.c.name)
+
+# --- registry and images -------------------------------------------------------------------
+
+# Blobs a repository may serve: uploaded to it, mounted into it, or referenced by its images.
+ecr_repository_blobs = Table(
+    "ecr_repository_blobs",
+    metadata,
+    Column("repository_id", Integer, primary_key=True),
+    Column("digest", String(140), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+Index("ix_repo_blobs_digest", ecr_repository_blobs.c.digest)
+
+ecr_images = Table(
+    "ecr_images",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repository_id", Integer, nullable=False),
+    Column("digest", String(140), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("artifact_media_type", String(255)),
+    Column("artifact_type", String(255)),
+    Column("size", BigInteger, nullable=False),  # imageSizeInBytes as ECR computes it
+    Column("manifest_size", BigInteger, nullable=False),
+    Column("subject_digest", String(140)),
+    Column("pushed_at", UTCDateTime(), nullable=False),
+    Column("last_pulled_at", UTCDateTime()),
+    UniqueConstraint("repository_id", "digest", name="uq_ecr_image_digest"),
+)
+Index("ix_ecr_images_subject", ecr_images.c.repository_id, ecr_images.c.subject_digest)
+
+ecr_image_tags = Table(
+    "ecr_image_tags",
+    metadata,
+    Column("repository_id", Integer, primary_key=True),
+    Column("tag", String(300), primary_key=True),
+    Column("image_id", Integer, nullable=False),
+)
+Index("ix_ecr_image_tags_image", ecr_image_tags.c.image_id)
+
+# What an image's manifest references: blobs (config, layers) and child manifests (indexes).
+ecr_image_refs = Table(
+    "ecr_image_refs",
+    metadata,
+    Column("image_id", Integer, primary_key=True),
+    Column("digest", String(140), primary_key=True),
+    Column("kind", String(16), nullable=False),  # blob | manifest
+    Column("size", BigInteger, nullable=False),
+)
+Index("ix_ecr_image_refs_digest", ecr_image_refs.c.digest)
+
+registry_uploads = Table(
+    "registry_uploads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("repository_id", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Registry passwords from GetAuthorizationToken, stored as sha256 and bound to a principal.
+ecr_auth_tokens = Table(
+    "ecr_auth_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("access_key_id", String(128), nullable=False),
+    Column("account_id", String(12), nullable=False),
+    Column("principal_arn", String(2048), nullable=False),
+    Column("user_id", String(256), nullable=False),
+    Column("principal_type", String(32), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)

@@ -136,7 +136,8 @@ def test_fuzzed_signed_bodies_get_4xx_or_success(server, target, doc):
 @given(headers=st.dictionaries(
     st.sampled_from(["Authorization", "X-Amz-Date", "X-Amz-Target", "Content-Type",
                      "X-Amz-Security-Token", "smithy-protocol", "X-Amz-Content-Sha256"]),
-    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80),
+    # requests itself refuses values with leading or trailing whitespace
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80).map(str.strip),
     max_size=5),
     path=st.sampled_from(["/", "/service/x/operation/y", "/findings/list", "/v3/x"]),
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]))

@@ -101,8 +101,7 @@ def _parse_value(shape: Shape, form: dict[str, str], key: str) -> Any:
             return None
         return _parse_struct(shape, form, key + ".")
     if t == "list":
-        flat = shape.serialization.get("flattened")
-        base = key if flat else f"{key}.{shape.member.serialization.get('name', 'member')}"
+        base = _list_base(shape, key)
         if form.get(key) == "" and not any(k.startswith(key + ".") for k in form):
             return []  # botocore sends "Name=" for an empty list
         items, i = [], 1
@@ -127,6 +126,16 @@ def _parse_value(shape: Shape, form: dict[str, str], key: str) -> Any:
     if raw is None:
         return None
     return _scalar(shape, raw, key)
+
+
+def _list_base(shape: Shape, key: str) -> str:
+    """Where a list's items live: ``Key.member.N``; flattened, ``Key.N`` — or, when the member
+    has a name, that name in place of the key's last part (``Sub.Key`` → ``Sub.Item.N``), as
+    botocore sends them."""
+    name = shape.member.serialization.get("name")
+    if not shape.serialization.get("flattened"):
+        return f"{key}.{name or 'member'}"
+    return f"{key.rpartition('.')[0]}.{name}".lstrip(".") if name else key
 
 
 def _scalar(shape: Shape, raw: str, key: str) -> Any:
@@ -169,18 +178,18 @@ def _xml(shape: Shape, value: Any, tag: str) -> str:
     if t == "structure":
         return f"<{tag}>{_xml_members(shape, value)}</{tag}>"
     if t == "list":
-        mtag = shape.member.serialization.get("name", "member")
-        if shape.serialization.get("flattened"):
-            return "".join(_xml(shape.member, v, tag) for v in value)
-        return f"<{tag}>{''.join(_xml(shape.member, v, mtag) for v in value)}</{tag}>"
+        mtag = shape.member.serialization.get("name")
+        if shape.serialization.get("flattened"):  # items repeat in place, named after the member
+            return "".join(_xml(shape.member, v, mtag or tag) for v in value)
+        return f"<{tag}>{''.join(_xml(shape.member, v, mtag or 'member') for v in value)}</{tag}>"
     if t == "map":
         kname = shape.key.serialization.get("name", "key")
         vname = shape.value.serialization.get("name", "value")
-        entries = "".join(
-            f"<entry><{kname}>{escape(str(k))}</{kname}>{_xml(shape.value, v, vname)}</entry>"
-            for k, v in value.items()
-        )
-        return f"<{tag}>{entries}</{tag}>"
+        pairs = [f"<{kname}>{escape(str(k))}</{kname}>{_xml(shape.value, v, vname)}"
+                 for k, v in value.items()]
+        if shape.serialization.get("flattened"):  # each pair is its own <tag>, no <entry>
+            return "".join(f"<{tag}>{p}</{tag}>" for p in pairs)
+        return f"<{tag}>{''.join(f'<entry>{p}</entry>' for p in pairs)}</{tag}>"
     if t == "boolean":
         text = "true" if value else "false"
     elif t == "timestamp" and isinstance(value, datetime):

@@ -1,0 +1,1 @@
+"""The OCI distribution registry under /v2/: blob store, uploads, manifests, the HTTP API."""
