@@ -35,6 +35,7 @@ test: deps apt
 bench: deps
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/api_throughput.py
+	$(BIN)/python bench/registry_throughput.py
 
 coverage: deps
 	$(BIN)/python -m corral.aws.coverage > docs/COVERAGE.md
