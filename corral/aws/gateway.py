@@ -29,7 +29,8 @@ from corral.store import Store
 
 log = logging.getLogger("corral.gateway")
 
-# Read-only operations take a read transaction (no write lock); everything else writes.
+# Read-only operations take a read transaction (no write lock) unless the provider marks them
+# `@writes`; everything else writes.
 _READ_ONLY = re.compile(r"^(Describe|List|Get|BatchGet|BatchCheck)")
 
 
@@ -72,7 +73,8 @@ class Gateway:
             ctx = RequestContext(request_id, service.name, op.name, info.region, principal,
                                  self.settings.public_endpoint, extras={"protocol": protocol.name})
             action = service.iam_action(op.name)
-            with self.store.transaction(write=not _READ_ONLY.match(op.name)) as db:
+            write = getattr(method, "writes", False) or not _READ_ONLY.match(op.name)
+            with self.store.transaction(write=write) as db:
                 ctx.db = db
                 self.authorizer.authorize(ctx, action, resources_of(method, ctx, params))
                 result = method(ctx, params)

@@ -28,6 +28,13 @@ def acts_on(resources: ResourceFn):
     return mark
 
 
+def writes(method):
+    """Mark an operation that records state although its name reads as read-only (ECR's
+    BatchGetImage records the pull time), so the gateway gives it a write transaction."""
+    method.writes = True
+    return method
+
+
 def resources_of(method, ctx: RequestContext, params: dict[str, Any]) -> list[str]:
     fn = getattr(method, "iam_resources", None)
     return fn(ctx, params) if fn else ["*"]

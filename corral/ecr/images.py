@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, and_, delete, exists, func, or_, select
 
 from corral.ecr.repositories import Repository
 from corral.registry.manifests import Manifest
@@ -113,6 +113,36 @@ def all_images(db: Connection, repo_id: int) -> list[Image]:
     return [_image(r) for r in db.execute(
         select(ecr_images).where(ecr_images.c.repository_id == repo_id)
         .order_by(ecr_images.c.id))]
+
+
+def page(db: Connection, repo_id: int, *, tag_status: str = "ANY", after_id: int = 0,
+         limit: int) -> list[Image]:
+    """Images in push order after ``after_id``; ``tag_status`` TAGGED | UNTAGGED | ANY."""
+    t = ecr_images.c
+    q = select(ecr_images).where(t.repository_id == repo_id, t.id > after_id)
+    tagged = exists().where(ecr_image_tags.c.image_id == t.id)
+    if tag_status == "TAGGED":
+        q = q.where(tagged)
+    elif tag_status == "UNTAGGED":
+        q = q.where(~tagged)
+    return [_image(r) for r in db.execute(q.order_by(t.id).limit(limit))]
+
+
+def page_ids(db: Connection, repo_id: int, *, tag_status: str = "ANY",
+             after: tuple[int, str] = (0, ""), limit: int) -> list[tuple[int, str, str | None]]:
+    """(image id, digest, tag) once per tag of each image, and (id, digest, None) for an
+    untagged image; ordered by (image id, tag), starting after the key ``after``."""
+    i, g = ecr_images.c, ecr_image_tags.c
+    tag_key = func.coalesce(g.tag, "")
+    q = (select(i.id, i.digest, g.tag)
+         .select_from(ecr_images.outerjoin(ecr_image_tags, g.image_id == i.id))
+         .where(i.repository_id == repo_id,
+                or_(i.id > after[0], and_(i.id == after[0], tag_key > after[1]))))
+    if tag_status == "TAGGED":
+        q = q.where(g.tag.is_not(None))
+    elif tag_status == "UNTAGGED":
+        q = q.where(g.tag.is_(None))
+    return [tuple(r) for r in db.execute(q.order_by(i.id, tag_key).limit(limit))]
 
 
 def all_tags(db: Connection, repo_id: int) -> list[str]:

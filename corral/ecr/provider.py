@@ -1,4 +1,5 @@
-"""ECR API operations: repositories, their settings and tags."""
+"""ECR API operations: repositories, their settings and tags; the image and layer operations
+come from :class:`~corral.ecr.image_ops.ImageOperations`."""
 
 from __future__ import annotations
 
@@ -21,20 +22,15 @@ from corral.ecr.errors import (
     RepositoryNotFoundException,
     TooManyTagsException,
 )
+from corral.ecr.image_ops import ImageOperations
 from corral.ecr.repositories import Repository
+from corral.ecr.scope import registry_id as _registry_id
+from corral.ecr.scope import repository_arn as _repo_arn
 from corral.registry.blobs import BlobStore
 from corral.store import tags as tag_store
 
 MAX_TAGS = 50  # per resource (ECR service quotas)
 WITH_EXCLUSION = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
-
-
-def _registry_id(ctx: RequestContext, params: dict[str, Any]) -> str:
-    return params.get("registryId") or ctx.account_id
-
-
-def _repo_arn(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
-    return [arns.ecr_repository(ctx.region, _registry_id(ctx, params), params["repositoryName"])]
 
 
 def _repo_arns(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
@@ -48,7 +44,7 @@ def _resource_arn(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
     return [params["resourceArn"]]
 
 
-class EcrProvider(Provider):
+class EcrProvider(ImageOperations, Provider):
     service = "ecr"
 
     def __init__(self, settings: Settings, blobs: BlobStore):
@@ -210,6 +206,7 @@ class EcrProvider(Provider):
         if self.image_count(ctx, repo) and not params.get("force"):
             raise RepositoryNotEmptyException(repo.name, repo.account_id)
         view = self._view(repo)
+        self.drop_uploads(ctx, repo)
         repositories.remove(ctx.db, repo)
         return {"repository": view}
 
