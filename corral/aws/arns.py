@@ -33,7 +33,7 @@ class Arn:
 
 
 def build(service: str, region: str, account: str, resource: str) -> str:
-    return str(Arn(PARTITION, service, region, account, resource))
+    return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
 
 
 def parse(text: str) -> Arn | None:

@@ -79,7 +79,7 @@ class Gateway:
                 self.authorizer.authorize(ctx, action, resources_of(method, ctx, params))
                 result = method(ctx, params)
                 response = protocol.serialize(op, result or {}, request_id)
-            log.info("%s %s.%s 200 %s", request_id, service.name, op.name, principal.arn)
+            log.debug("%s %s.%s 200 %s", request_id, service.name, op.name, principal.arn)
             return response
         except sigv4.AuthFailure as e:
             err = sigv4.auth_error(e.kind, e.message, query_protocol=query_protocol)

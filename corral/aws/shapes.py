@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import cache
 from typing import Any
 
 from botocore.model import Shape
@@ -139,34 +141,60 @@ def _element(shape: Shape, value: Any, b64_blobs: bool, path: str) -> Any:
 
 def encode(shape: Shape, value: Any, *, ts_format: str, b64_blobs: bool = True) -> Any:
     """Python value -> wire value, emitting only members ``shape`` declares."""
-    if value is None:
-        return None
+    return None if value is None else encoder(shape, ts_format, b64_blobs)(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@cache
+def encoder(shape: Shape, ts_format: str, b64_blobs: bool) -> Callable[[Any], Any]:
+    """A function encoding values of ``shape``, built once per shape (the hot path of every
+    response). Child encoders resolve lazily, so recursive shapes terminate."""
     t = shape.type_name
     if t == "structure":
-        out = {}
-        for name, member in shape.members.items():
-            v = value.get(name)
-            if v is None or member.serialization.get("location"):
-                continue
-            wire_name = member.serialization.get("name", name)
-            out[wire_name] = encode(member, v, ts_format=ts_format, b64_blobs=b64_blobs)
-        return out
-    if t == "list":
-        return [encode(shape.member, v, ts_format=ts_format, b64_blobs=b64_blobs) for v in value]
-    if t == "map":
-        return {
-            k: encode(shape.value, v, ts_format=ts_format, b64_blobs=b64_blobs)
-            for k, v in value.items()
-        }
+        members = [(name, m.serialization.get("name", name), m)
+                   for name, m in shape.members.items() if not m.serialization.get("location")]
+        fields: list = []
+
+        def encode_structure(value: dict) -> dict:
+            if not fields:
+                fields.extend((n, w, encoder(m, ts_format, b64_blobs)) for n, w, m in members)
+            return {w: f(value[n]) for n, w, f in fields if value.get(n) is not None}
+
+        return encode_structure
+    if t in ("list", "map"):
+        inner = shape.member if t == "list" else shape.value
+        child: list = []
+
+        def encode_collection(value):
+            if not child:
+                child.append(encoder(inner, ts_format, b64_blobs))
+            f = child[0]
+            if t == "list":
+                return list(value) if f is _same else [f(v) for v in value]
+            return dict(value) if f is _same else {k: f(v) for k, v in value.items()}
+
+        return encode_collection
     if t == "timestamp":
         if ts_format == "datetime":  # binary protocols carry the datetime itself
-            return value
+            return _same
         fmt = shape.serialization.get("timestampFormat", ts_format)
-        return format_timestamp(value, fmt) if isinstance(value, datetime) else value
+        return lambda v: format_timestamp(v, fmt) if isinstance(v, datetime) else v
     if t == "blob":
-        data = value.encode() if isinstance(value, str) else bytes(value)
-        return base64.b64encode(data).decode() if b64_blobs else data
+        def encode_blob(value):
+            data = value.encode() if isinstance(value, str) else bytes(value)
+            return base64.b64encode(data).decode() if b64_blobs else data
+
+        return encode_blob
     # Text protocols spell non-finite numbers as strings; binary ones (CBOR) carry IEEE floats.
-    if t in _FLOAT_TYPES and b64_blobs and isinstance(value, float) and not math.isfinite(value):
+    if t in _FLOAT_TYPES and b64_blobs:
+        return _encode_float
+    return _same
+
+
+def _encode_float(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value

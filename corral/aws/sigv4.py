@@ -162,10 +162,15 @@ def _parse_query(q: dict[str, str]) -> SignatureInfo:
     )
 
 
+@lru_cache(maxsize=256)
+def _basic_iso8601(text: str) -> datetime:
+    return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
 def request_time(info: SignatureInfo) -> datetime:
     text = info.amz_date
     try:
-        return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        return _basic_iso8601(text)
     except ValueError:
         pass
     try:

@@ -50,6 +50,7 @@ class EcrProvider(ImageOperations, Provider):
     def __init__(self, settings: Settings, blobs: BlobStore):
         self.settings = settings
         self.blobs = blobs
+        self._netloc = urlsplit(settings.public_endpoint).netloc
 
     def validation_error(self, found: list[Violation]):
         return InvalidParameterException(invalid_parameter_message(found))
@@ -60,9 +61,8 @@ class EcrProvider(ImageOperations, Provider):
         """Where this account's registry answers: Corral's own endpoint for the default
         account and region; ``<account>.dkr.ecr.<region>.localhost:<port>`` (``*.localhost``
         is loopback, RFC 6761) for the others, mirroring ECR's per-registry hosts."""
-        netloc = urlsplit(self.settings.public_endpoint).netloc
         if (account_id, region) == (self.settings.account_id, self.settings.region):
-            return netloc
+            return self._netloc
         return f"{account_id}.dkr.ecr.{region}.localhost:{self.settings.port}"
 
     def _view(self, repo: Repository) -> dict[str, Any]:

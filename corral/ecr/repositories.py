@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from corral.aws import arns
 from corral.store.schema import ecr_repositories, resource_tags
@@ -34,23 +34,25 @@ def _scope(account_id: str, region: str):
     return (t.account_id == account_id) & (t.region == region)
 
 
+# Hot statements are built once (bound parameters); rows map onto Repository by position,
+# since its fields follow the table's column order.
+_t = ecr_repositories.c
+_SCOPED = (_t.account_id == bindparam("account")) & (_t.region == bindparam("region"))
+_GET = select(ecr_repositories).where(_SCOPED, _t.name == bindparam("name"))
+_PAGE = (select(ecr_repositories).where(_SCOPED, _t.id > bindparam("after"))
+         .order_by(_t.id).limit(bindparam("limit")))
+
+
 def get(db: Connection, account_id: str, region: str, name: str) -> Repository | None:
-    row = db.execute(
-        select(ecr_repositories).where(_scope(account_id, region),
-                                       ecr_repositories.c.name == name)
-    ).first()
-    return Repository(**row._mapping) if row else None
+    row = db.execute(_GET, {"account": account_id, "region": region, "name": name}).first()
+    return Repository(*row) if row else None
 
 
 def page(db: Connection, account_id: str, region: str, *, after_id: int, limit: int
          ) -> list[Repository]:
-    rows = db.execute(
-        select(ecr_repositories)
-        .where(_scope(account_id, region), ecr_repositories.c.id > after_id)
-        .order_by(ecr_repositories.c.id)
-        .limit(limit)
-    )
-    return [Repository(**r._mapping) for r in rows]
+    rows = db.execute(_PAGE, {"account": account_id, "region": region, "after": after_id,
+                              "limit": limit})
+    return [Repository(*r) for r in rows]
 
 
 def count(db: Connection, account_id: str, region: str) -> int:

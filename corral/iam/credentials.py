@@ -12,7 +12,9 @@ from __future__ import annotations
 import hmac
 import secrets
 import string
+import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -36,6 +38,25 @@ class Credentials:
     def __init__(self, store: Store, settings: Settings):
         self.store = store
         self.settings = settings
+        # Keys are read on every request and written only through this object (or before
+        # it starts): a read-through cache, dropped on every write here.
+        self._keys: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, access_key_id: str):
+        row = self._keys.get(access_key_id)
+        if row is None:
+            with self.store.transaction(write=False) as db:
+                row = db.execute(select(access_keys).where(
+                    access_keys.c.access_key_id == access_key_id)).first()
+            if row is not None:
+                with self._lock:
+                    self._keys[access_key_id] = row
+        return row
+
+    def _forget(self, access_key_id: str) -> None:
+        with self._lock:
+            self._keys.pop(access_key_id, None)
 
     def bootstrap(self) -> None:
         """Create the configured accounts and their root keys (idempotent)."""
@@ -61,6 +82,7 @@ class Credentials:
             elif tuple(row._mapping[k] for k in values) != tuple(values.values()):
                 db.execute(access_keys.update().where(
                     access_keys.c.access_key_id == access_key).values(**values))
+        self._forget(access_key)
 
     def issue_session(self, principal: Principal, duration: timedelta) -> dict[str, object]:
         """Temporary credentials (``ASIA…`` key, secret, session token) acting as ``principal``
@@ -79,9 +101,7 @@ class Credentials:
                 "Expiration": now + duration}
 
     def authenticate(self, request: HttpRequest, info: SignatureInfo, now: datetime) -> Principal:
-        with self.store.transaction(write=False) as db:
-            key = db.execute(select(access_keys).where(
-                access_keys.c.access_key_id == info.access_key)).first()
+        key = self._key(info.access_key)
         if key is None or key.status != "Active":
             if self.settings.auth_mode == "open":
                 sigv4.check_scope_and_time(info, now)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -26,18 +27,29 @@ from sqlalchemy.types import TypeDecorator
 
 
 class UTCDateTime(TypeDecorator):
-    """Timestamps are stored and returned as timezone-aware UTC (SQLite drops the zone)."""
+    """Timezone-aware UTC timestamps. SQLite keeps them as epoch seconds (REAL): exact to the
+    microsecond, ordered, and read back without parsing a string per row."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):
-        return None if value is None else value.astimezone(UTC)
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Float())
+        return dialect.type_descriptor(DateTime(timezone=True))
 
-    def process_result_value(self, value: datetime | None, dialect):
-        if value is None or value.tzinfo is not None:
-            return value
-        return value.replace(tzinfo=UTC)
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.timestamp() if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, UTC)
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 metadata = MetaData()

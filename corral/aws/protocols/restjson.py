@@ -6,7 +6,6 @@ the JSON body (or a ``payload`` member that is the whole body).
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from functools import cache
@@ -19,7 +18,7 @@ from corral.aws import shapes
 from corral.aws.errors import AwsError, SerializationException, UnknownOperationException
 from corral.aws.models import ServiceSpec
 from corral.aws.protocols.base import HttpRequest, HttpResponse
-from corral.aws.protocols.json import _dumps, parse_json_body
+from corral.aws.protocols.json import dumps, parse_json_body
 
 _LABEL = re.compile(r"\{([^}]+?)(\+)?\}")
 
@@ -114,7 +113,7 @@ class RestJsonProtocol:
             body = shapes.encode(member, value or {}, ts_format="unixtimestamp")
         else:
             body = shapes.encode(shape, result, ts_format="unixtimestamp")
-        return HttpResponse(status, headers, _dumps(body))
+        return HttpResponse(status, headers, dumps(body))
 
     def error(self, service: ServiceSpec, err: AwsError, request_id: str) -> HttpResponse:
         headers = {
@@ -122,7 +121,7 @@ class RestJsonProtocol:
             "x-amzn-RequestId": request_id,
             "x-amzn-ErrorType": err.code,
         }
-        return HttpResponse(err.status, headers, json.dumps({"message": err.message}).encode())
+        return HttpResponse(err.status, headers, dumps({"message": err.message}))
 
 
 def _to_text(shape: Shape, value: Any) -> str:
