@@ -160,8 +160,15 @@ def encoder(shape: Shape, ts_format: str, b64_blobs: bool) -> Callable[[Any], An
 
         def encode_structure(value: dict) -> dict:
             if not fields:
-                fields.extend((n, w, encoder(m, ts_format, b64_blobs)) for n, w, m in members)
-            return {w: f(value[n]) for n, w, f in fields if value.get(n) is not None}
+                for n, w, m in members:
+                    f = encoder(m, ts_format, b64_blobs)
+                    fields.append((n, w, None if f is _same else f))
+            out = {}
+            for n, w, f in fields:
+                v = value.get(n)
+                if v is not None:
+                    out[w] = v if f is None else f(v)
+            return out
 
         return encode_structure
     if t in ("list", "map"):

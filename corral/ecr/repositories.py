@@ -51,7 +51,7 @@ def get(db: Connection, account_id: str, region: str, name: str) -> Repository |
 def page(db: Connection, account_id: str, region: str, *, after_id: int, limit: int
          ) -> list[Repository]:
     rows = db.execute(_PAGE, {"account": account_id, "region": region, "after": after_id,
-                              "limit": limit})
+                              "limit": limit}).all()
     return [Repository(*r) for r in rows]
 
 

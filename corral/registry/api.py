@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from sqlalchemy import select
 
 from corral.aws import arns
 from corral.aws.context import RequestContext
@@ -170,9 +170,14 @@ class RegistryApi:
 
     def _catalog(self, ctx: RequestContext, request: Request) -> Response:
         n, last = _page_args(request)
+        # Listing names a registry's repositories: only its own account may (like
+        # DescribeRepositories), or any token could enumerate every account's names.
+        account = ctx.extras["registry"]
+        self._authorize(ctx, "ecr:DescribeRepositories",
+                        arns.ecr_repository(ctx.region, account, "*"))
         t = ecr_repositories.c
         with self.store.transaction(write=False) as db:
-            q = select(t.name).where(t.account_id == ctx.extras["registry"],
+            q = select(t.name).where(t.account_id == account,
                                      t.region == ctx.region).order_by(t.name)
             if last:
                 q = q.where(t.name > last)
@@ -205,7 +210,8 @@ class RegistryApi:
         with self.store.transaction(write=request.method == "GET") as db:
             repo = self._repo(db, ctx, name)
             image = self._resolve(db, repo, ref)
-            if not _accepts(request.headers.get("accept"), image.media_type):
+            # Go clients (skopeo, containerd) send one Accept header per media type.
+            if not _accepts(",".join(request.headers.getlist("accept")), image.media_type):
                 raise RegistryError(
                     "MANIFEST_UNKNOWN", f"manifest {ref} is {image.media_type}, which the "
                     "request's Accept header does not list", status=404)
@@ -304,17 +310,17 @@ class RegistryApi:
 
     async def _upload_start(self, ctx, request: Request, name: str) -> Response:
         q = request.query_params
-        mount = q.get("mount")
+        mount, digest = q.get("mount"), q.get("digest")
+        if digest is not None:  # before opening a session, so a refused POST leaves none
+            _check_digest(digest)
         if mount:
             _check_digest(mount)
             mounted = await run_in_threadpool(self._mount, ctx, name, mount, q.get("from"))
             if mounted:
                 return _blob_created(name, mount)
         upload_id = await run_in_threadpool(self._new_upload, ctx, name)
-        digest = q.get("digest")
         if digest is None:
             return _upload_status(name, upload_id, 0, status=202)
-        _check_digest(digest)
         await self._receive(request, upload_id)
         return await run_in_threadpool(self._finish, ctx, name, upload_id, digest)
 
@@ -378,13 +384,14 @@ class RegistryApi:
             if length is not None and length.isdigit() and int(length) != expected:
                 raise RegistryError("SIZE_INVALID", f"Content-Length {length} does not match "
                                     f"Content-Range {content_range}")
+        digest = request.query_params.get("digest")
+        if request.method == "PUT":  # checked before the body is appended: a refused PUT
+            if digest is None:       # must leave the session as it was, for the retry
+                raise RegistryError("DIGEST_INVALID", "closing an upload needs ?digest=")
+            _check_digest(digest)
         new_size = await self._receive(request, upload)
         if request.method == "PATCH":
             return _upload_status(name, upload, new_size, status=202)
-        digest = request.query_params.get("digest")
-        if digest is None:
-            raise RegistryError("DIGEST_INVALID", "closing an upload needs ?digest=")
-        _check_digest(digest)
         return await run_in_threadpool(self._finish, ctx, name, upload, digest)
 
     async def _receive(self, request: Request, upload_id: str) -> int:

@@ -11,6 +11,7 @@ All methods block: call them from a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -144,10 +145,8 @@ class BlobStore:
 
     def cancel(self, upload_id: str) -> None:
         self._forget(upload_id)
-        try:
+        with contextlib.suppress(FileNotFoundError):  # already gone: cancelled twice
             self.driver.delete(upload_path(upload_id).rsplit("/", 1)[0])
-        except FileNotFoundError:
-            pass
 
     def _forget(self, upload_id: str) -> None:
         with self._lock:

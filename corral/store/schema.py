@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
@@ -50,6 +52,27 @@ class UTCDateTime(TypeDecorator):
         if isinstance(value, (int, float)):
             return datetime.fromtimestamp(value, UTC)
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class JsonValue(TypeDecorator):
+    """JSON documents. On SQLite, stored as compact text and read back with orjson (plain
+    JSON decoding was a tenth of a 50-repository list call)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(Text() if dialect.name == "sqlite" else JSON())
+
+    def process_bind_param(self, value, dialect):
+        if dialect.name != "sqlite" or value is None:
+            return value
+        return orjson.dumps(value).decode()
+
+    def process_result_value(self, value, dialect):
+        if dialect.name != "sqlite" or value is None:
+            return value
+        return orjson.loads(value)
 
 
 metadata = MetaData()
@@ -94,7 +117,7 @@ ecr_repositories = Table(
     Column("name", String(256), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("image_tag_mutability", String(32), nullable=False),
-    Column("mutability_exclusion_filters", JSON, nullable=False),
+    Column("mutability_exclusion_filters", JsonValue(), nullable=False),
     Column("scan_on_push", Boolean, nullable=False),
     Column("encryption_type", String(16), nullable=False),
     Column("kms_key", String(2048)),
