@@ -32,9 +32,13 @@ apt:
 test: deps apt
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: deps
-	$(BIN)/python -m pip install -q -e ".[bench]"
-	$(BIN)/python bench/api_throughput.py
+# Baselines live in their own venv: MiniStack pins a newer botocore than Corral does.
+.venv-bench/bin/python:
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q "moto[server]" ministack
+
+bench: deps .venv-bench/bin/python
+	BENCH_BASELINE_PYTHON=.venv-bench/bin/python $(BIN)/python bench/api_throughput.py
 	$(BIN)/python bench/registry_throughput.py
 
 coverage: deps
@@ -45,4 +49,4 @@ lint: deps
 	$(BIN)/ruff check corral tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-bench .pytest_cache
