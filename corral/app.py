@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -16,12 +16,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from corral import __version__
+from corral.admin import AdminApi
 from corral.aws import models
 from corral.aws.gateway import Gateway
 from corral.aws.protocols import HttpRequest
 from corral.aws.provider import Provider
 from corral.config import Settings
+from corral.controller import Controller
 from corral.ecr.provider import EcrProvider
+from corral.events import EventBus
 from corral.iam.authorize import OwnAccountAuthorizer
 from corral.iam.credentials import Credentials
 from corral.iam.sts import StsProvider
@@ -40,7 +43,10 @@ class Corral:
     settings: Settings
     store: Store
     gateway: Gateway
-    asgi: Starlette
+    admin: AdminApi
+    events: EventBus
+    controllers: list[Controller] = field(default_factory=list)
+    asgi: Starlette | None = None
 
     def service_states(self) -> dict[str, str]:
         served = set(self.gateway.providers)
@@ -68,9 +74,22 @@ def build(settings: Settings) -> Corral:
     authorizer = OwnAccountAuthorizer()
     gateway = Gateway(settings, store, credentials, authorizer, providers(settings, blobs))
     registry = RegistryApi(settings, store, blobs, authorizer, settings.create_on_push)
-    corral = Corral(settings, store, gateway, None)  # type: ignore[arg-type]
+    admin = AdminApi(store, credentials, settings.public_endpoint)
+    corral = Corral(settings, store, gateway, admin, EventBus())
     corral.asgi = _asgi(corral, registry)
     return corral
+
+
+async def _http_request(request: Request) -> HttpRequest:
+    """The plain request the AWS-style pipelines work on: raw path, query, headers, body."""
+    scope = request.scope
+    return HttpRequest(
+        method=request.method,
+        path=scope.get("raw_path", scope["path"].encode()).decode("utf-8", "surrogateescape"),
+        query=scope.get("query_string", b"").decode("latin-1"),
+        header_list=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        body=await request.body(),
+    )
 
 
 def _asgi(corral: Corral, registry: RegistryApi) -> Starlette:
@@ -82,29 +101,31 @@ def _asgi(corral: Corral, registry: RegistryApi) -> Starlette:
         })
 
     async def aws(request: Request) -> Response:
-        scope = request.scope
         declared = request.headers.get("content-length", "0")
         if declared.isdigit() and int(declared) > MAX_BODY:
             return Response("Request body too large", status_code=413)
-        body = await request.body()
-        http = HttpRequest(
-            method=request.method,
-            path=scope.get("raw_path", scope["path"].encode()).decode("utf-8", "surrogateescape"),
-            query=scope.get("query_string", b"").decode("latin-1"),
-            header_list=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-            body=body,
-        )
+        http = await _http_request(request)
         out = await run_in_threadpool(corral.gateway.handle, http)
+        return Response(out.body, status_code=out.status, headers=out.headers)
+
+    async def admin(request: Request) -> Response:
+        http = await _http_request(request)
+        out = await run_in_threadpool(corral.admin.handle, request.path_params["action"], http)
         return Response(out.body, status_code=out.status, headers=out.headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        for controller in corral.controllers:
+            controller.start()
         yield
+        for controller in corral.controllers:
+            controller.stop()
         corral.store.close()
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
     return Starlette(routes=[
         Route("/_corral/health", health, methods=["GET"]),
+        Route("/_corral/api/{action:path}", admin, methods=["POST"]),
         Route("/v2", registry.handle, methods=methods),
         Route("/v2/{path:path}", registry.handle, methods=methods),
         Route("/{path:path}", aws, methods=methods),

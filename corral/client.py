@@ -16,6 +16,13 @@ class ServerUnreachable(Exception):
     pass
 
 
+class CorralError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
 class CorralClient:
     def __init__(self, endpoint: str, settings: Settings):
         self.endpoint = endpoint.rstrip("/")
@@ -31,6 +38,34 @@ class CorralClient:
             service, region_name=self.region, endpoint_url=self.endpoint,
             config=Config(retries={"max_attempts": 2}, connect_timeout=3, read_timeout=30),
         )
+
+    def admin(self, action: str, body: dict | None = None) -> dict:
+        """Call one of Corral's own actions (``POST /_corral/api/<action>``), SigV4-signed."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        req = AWSRequest(method="POST", url=f"{self.endpoint}/_corral/api/{action}",
+                         data=json.dumps(body or {}).encode(),
+                         headers={"Content-Type": "application/json"})
+        SigV4Auth(self._session.get_credentials().get_frozen_credentials(), "corral",
+                  self.region).add_auth(req)
+        prepared = req.prepare()
+        http = urllib.request.Request(prepared.url, data=prepared.body, method="POST",
+                                      headers=dict(prepared.headers))
+        try:
+            with urllib.request.urlopen(http, timeout=600) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            try:
+                detail = json.load(e)
+            except ValueError:
+                detail = {"__type": str(e.code), "message": e.reason}
+            raise CorralError(detail.get("__type", "Error"), detail.get("message", "")) from None
+        except (urllib.error.URLError, OSError) as e:
+            raise ServerUnreachable(
+                f"No Corral server answers at {self.endpoint} ({e}). Start one with `corral up` "
+                "or point --endpoint / CORRAL_ENDPOINT at it."
+            ) from None
 
     def health(self) -> dict:
         try:
