@@ -385,8 +385,10 @@ class RegistryApi:
                 raise RegistryError("SIZE_INVALID", f"Content-Length {length} does not match "
                                     f"Content-Range {content_range}")
         digest = request.query_params.get("digest")
-        if request.method == "PUT":  # checked before the body is appended: a refused PUT
-            if digest is None:       # must leave the session as it was, for the retry
+        # Checked before the body is appended: a refused PUT leaves the session as it was,
+        # so the client's retry of the same request still adds up to the right bytes.
+        if request.method == "PUT":
+            if digest is None:
                 raise RegistryError("DIGEST_INVALID", "closing an upload needs ?digest=")
             _check_digest(digest)
         new_size = await self._receive(request, upload)
