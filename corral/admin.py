@@ -37,12 +37,17 @@ class AdminApi:
         self.credentials = credentials
         self.endpoint = endpoint
         self.actions: dict[str, Handler] = {}
+        self._own_transactions: set[str] = set()
 
-    def action(self, name: str):
-        """Register a handler; it runs inside one write transaction (``ctx.db``)."""
+    def action(self, name: str, *, transaction: bool = True):
+        """Register a handler; it runs inside one write transaction (``ctx.db``), or — with
+        ``transaction=False``, for work that takes many transactions of its own (lifecycle
+        runs, garbage collection) — with ``ctx.db`` None."""
 
         def register(fn: Handler) -> Handler:
             self.actions[name] = fn
+            if not transaction:
+                self._own_transactions.add(name)
             return fn
 
         return register
@@ -70,9 +75,12 @@ class AdminApi:
             if not isinstance(body, dict):
                 raise ValidationException("The request body must be a JSON object")
             ctx = RequestContext(request_id, "corral", name, info.region, principal, self.endpoint)
-            with self.store.transaction() as db:
-                ctx.db = db
+            if name in self._own_transactions:
                 result = handler(ctx, body)
+            else:
+                with self.store.transaction() as db:
+                    ctx.db = db
+                    result = handler(ctx, body)
             return _json(200, result, request_id)
         except sigv4.AuthFailure as e:
             err = sigv4.auth_error(e.kind, e.message, query_protocol=False)

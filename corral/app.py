@@ -25,8 +25,9 @@ from corral.config import Settings
 from corral.controller import Controller
 from corral.ecr.provider import EcrProvider
 from corral.events import EventBus
-from corral.iam.authorize import OwnAccountAuthorizer
 from corral.iam.credentials import Credentials
+from corral.iam.enforce import PolicyAuthorizer
+from corral.iam.provider import IamProvider
 from corral.iam.sts import StsProvider
 from corral.registry.api import RegistryApi
 from corral.registry.blobs import BlobStore
@@ -47,6 +48,7 @@ class Corral:
     events: EventBus
     controllers: list[Controller] = field(default_factory=list)
     asgi: Starlette | None = None
+    credential_vendor: object | None = None  # corral.iam.vending.CredentialVendor
 
     def service_states(self) -> dict[str, str]:
         served = set(self.gateway.providers)
@@ -54,10 +56,15 @@ class Corral:
                 for name in models.SERVICES}
 
 
-def providers(settings: Settings, blobs: BlobStore | None = None) -> dict[str, Provider]:
+def providers(settings: Settings, blobs: BlobStore | None = None,
+              credentials: Credentials | None = None) -> dict[str, Provider]:
     """Every service provider Corral serves, by botocore service name."""
     blobs = blobs or blob_store(settings)
-    return {p.service: p for p in (EcrProvider(settings, blobs), StsProvider())}
+    credentials = credentials or Credentials(None, settings)  # type: ignore[arg-type]
+    from corral.scan.inspector_api import Inspector2Provider
+
+    return {p.service: p for p in (EcrProvider(settings, blobs), StsProvider(credentials),
+                                   IamProvider(credentials), Inspector2Provider(settings))}
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -71,13 +78,56 @@ def build(settings: Settings) -> Corral:
     credentials = Credentials(store, settings)
     credentials.bootstrap()
     blobs = blob_store(settings)
-    authorizer = OwnAccountAuthorizer()
-    gateway = Gateway(settings, store, credentials, authorizer, providers(settings, blobs))
+    authorizer = PolicyAuthorizer(store, secure_transport=settings.public_endpoint.startswith(
+        "https:"))
+    served = providers(settings, blobs, credentials)
+    served["sts"].authorizer = authorizer  # AssumeRole evaluates the caller's policies
+    gateway = Gateway(settings, store, credentials, authorizer, served)
     registry = RegistryApi(settings, store, blobs, authorizer, settings.create_on_push)
     admin = AdminApi(store, credentials, settings.public_endpoint)
     corral = Corral(settings, store, gateway, admin, EventBus())
+    _wire_lifecycle(corral, blobs)
+    _wire_iam(corral, served['sts'])
+    _wire_scanning(corral, blobs)
     corral.asgi = _asgi(corral, registry)
     return corral
+
+
+def _wire_iam(corral: Corral, sts: Provider) -> None:
+    """Role credentials for workloads: the vendor, its admin actions (`iam/vend-credentials`)."""
+    from corral.iam import admin as iam_admin
+    from corral.iam.vending import CredentialVendor
+
+    corral.credential_vendor = CredentialVendor(corral.store, sts, corral.settings.public_endpoint)
+    iam_admin.register(corral.admin, corral.credential_vendor)
+
+
+def _wire_lifecycle(corral: Corral, blobs: BlobStore) -> None:
+    """Lifecycle policies and garbage collection: the controller, `corral lifecycle`/`gc`."""
+    from corral.ecr.lifecycle import admin as lifecycle_admin
+    from corral.ecr.lifecycle.executor import LifecycleController, LifecycleRunner
+    from corral.registry.gc import GarbageCollector
+
+    s = corral.settings
+    gc = GarbageCollector(corral.store, blobs, grace=s.gc_grace, upload_max_age=s.upload_max_age)
+    runner = LifecycleRunner(corral.store, gc)
+    lifecycle_admin.register(corral.admin, runner, gc)
+    corral.controllers.append(LifecycleController(runner, s.lifecycle_interval))
+
+
+def _wire_scanning(corral: Corral, blobs: BlobStore) -> None:
+    """Image scanning: the scan controller (woken by pushes, scan requests and advisory
+    imports, published after their commits), `corral vulndb`."""
+    from corral.scan import admin as scan_admin
+    from corral.scan.controller import ScanController
+    from corral.scan.scanner import Scanner
+
+    corral.store.events = corral.events
+    controller = ScanController(corral.store, Scanner(corral.store, blobs))
+    for topic in ("scan.requested", "advisories.imported"):
+        corral.events.subscribe(topic, controller.wake)
+    scan_admin.register(corral.admin)
+    corral.controllers.append(controller)
 
 
 async def _http_request(request: Request) -> HttpRequest:
@@ -89,7 +139,14 @@ async def _http_request(request: Request) -> HttpRequest:
         query=scope.get("query_string", b"").decode("latin-1"),
         header_list=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
         body=await request.body(),
+        client=request.client.host if request.client else None,
     )
+
+
+def _credentials(corral: Corral):
+    from corral.iam.admin import credentials_endpoint
+
+    return credentials_endpoint(corral.credential_vendor)
 
 
 def _asgi(corral: Corral, registry: RegistryApi) -> Starlette:
@@ -125,6 +182,7 @@ def _asgi(corral: Corral, registry: RegistryApi) -> Starlette:
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
     return Starlette(routes=[
         Route("/_corral/health", health, methods=["GET"]),
+        Route("/_corral/credentials/{id}", _credentials(corral), methods=["GET"]),
         Route("/_corral/api/{action:path}", admin, methods=["POST"]),
         Route("/v2", registry.handle, methods=methods),
         Route("/v2/{path:path}", registry.handle, methods=methods),

@@ -88,5 +88,24 @@ def status(endpoint: str, as_json: bool) -> None:
     console.print(table)
 
 
+def _add_lifecycle_commands() -> None:
+    from corral.ecr.lifecycle.cli import gc, lifecycle
+
+    main.add_command(lifecycle)
+    main.add_command(gc)
+
+
+_add_lifecycle_commands()
+
+
+def _add_scan_commands() -> None:
+    from corral.scan.cli import vulndb
+
+    main.add_command(vulndb)
+
+
+_add_scan_commands()
+
+
 if __name__ == "__main__":
     main()

@@ -30,6 +30,18 @@ def _parse_accounts(text: str) -> tuple[tuple[str, str, str], ...]:
     return tuple(out)
 
 
+def _seconds(text: str) -> float:
+    """CORRAL_LIFECYCLE_INTERVAL, CORRAL_GC_GRACE, CORRAL_UPLOAD_MAX_AGE: seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"CORRAL_LIFECYCLE_INTERVAL, CORRAL_GC_GRACE and CORRAL_UPLOAD_MAX_AGE "
+                         f"are seconds >= 0, not {text!r}")
+    return value
+
+
 def _flag(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
@@ -54,6 +66,12 @@ class Settings:
     # A push to a repository that does not exist creates it (ECR answers NAME_UNKNOWN).
     create_on_push: bool = False
     log_level: str = "info"
+    # Lifecycle policies are applied every this many seconds (AWS: within 24 hours).
+    lifecycle_interval: float = 3600.0
+    # Garbage collection keeps unreferenced blobs and links younger than this (in-flight
+    # pushes), and cancels uploads idle for longer than upload_max_age.
+    gc_grace: float = 3600.0
+    upload_max_age: float = 86400.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -73,6 +91,9 @@ class Settings:
             "log_level": ("CORRAL_LOG_LEVEL", str.lower),
             "extra_accounts": ("CORRAL_EXTRA_ACCOUNTS", _parse_accounts),
             "create_on_push": ("CORRAL_CREATE_ON_PUSH", _flag),
+            "lifecycle_interval": ("CORRAL_LIFECYCLE_INTERVAL", _seconds),
+            "gc_grace": ("CORRAL_GC_GRACE", _seconds),
+            "upload_max_age": ("CORRAL_UPLOAD_MAX_AGE", _seconds),
         }
         changes = {name: conv(env[var]) for name, (var, conv) in pick.items() if env.get(var)}
         return replace(s, **changes).validated()

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from botocore import xform_name
 
 from corral.aws import models, router, sigv4, validate
-from corral.aws.context import RequestContext
+from corral.aws.context import Principal, RequestContext
 from corral.aws.errors import AwsError, InternalFailure, NotImplementedOperation
 from corral.aws.protocols import HttpRequest, HttpResponse
 from corral.aws.provider import Provider, resources_of
@@ -52,15 +52,21 @@ class Gateway:
         query_protocol = protocol.name == "query"
         try:
             info = sigv4.parse(request)
-            if info is None:
-                raise sigv4.AuthFailure("missing", "Missing Authentication Token")
-            if info.service != service.signing_name:
-                raise sigv4.AuthFailure(
-                    "signature", f"Credential should be scoped to correct service: "
-                    f"'{service.signing_name}'. Corral serves: "
-                    + ", ".join(sorted(models.by_signing_name())) + "."
-                )
-            principal = self.credentials.authenticate(request, info, datetime.now(UTC))
+            if info is None and _unsigned(service, protocol, request):
+                principal = Principal(self.settings.account_id, "anonymous", "anonymous", "",
+                                      "Anonymous")
+                region = self.settings.region
+            else:
+                if info is None:
+                    raise sigv4.AuthFailure("missing", "Missing Authentication Token")
+                if info.service != service.signing_name:
+                    raise sigv4.AuthFailure(
+                        "signature", f"Credential should be scoped to correct service: "
+                        f"'{service.signing_name}'. Corral serves: "
+                        + ", ".join(sorted(models.by_signing_name())) + "."
+                    )
+                principal = self.credentials.authenticate(request, info, datetime.now(UTC))
+                region = info.region
             op = protocol.operation(service, request)
             provider = self.providers.get(service.name)
             method = getattr(provider, xform_name(op.name), None) if provider else None
@@ -70,8 +76,10 @@ class Gateway:
                 raise (provider or Provider()).validation_error(found)
             if method is None:
                 raise NotImplementedOperation(service.model.service_id, op.name)
-            ctx = RequestContext(request_id, service.name, op.name, info.region, principal,
-                                 self.settings.public_endpoint, extras={"protocol": protocol.name})
+            ctx = RequestContext(request_id, service.name, op.name, region, principal,
+                                 self.settings.public_endpoint, extras={
+                                     "protocol": protocol.name, "params": params,
+                                     "source_ip": request.client})
             action = service.iam_action(op.name)
             write = getattr(method, "writes", False) or not _READ_ONLY.match(op.name)
             with self.store.transaction(write=write) as db:
@@ -95,3 +103,13 @@ class Gateway:
     def _error(protocol, service, err: AwsError, request_id: str) -> HttpResponse:
         log.info("%s %s error %s %s", request_id, service.name, err.status, err.code)
         return protocol.error(service, err, request_id)
+
+
+def _unsigned(service, protocol, request: HttpRequest) -> bool:
+    """Operations the model marks ``smithy.api#noAuth`` (STS AssumeRoleWithWebIdentity) take
+    unsigned requests; they act as an anonymous principal and check their own credentials."""
+    try:
+        op = protocol.operation(service, request)
+    except AwsError:
+        return False
+    return "smithy.api#noAuth" in (op.auth or []) or op.auth_type == "none"

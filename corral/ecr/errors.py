@@ -135,3 +135,25 @@ class EmptyUploadException(EcrError):
 
     def __init__(self, upload_id: str):
         super().__init__(f"The upload with id '{upload_id}' does not contain any layer parts")
+
+
+class LifecyclePolicyNotFoundException(EcrError):
+    code = "LifecyclePolicyNotFoundException"
+
+    def __init__(self, name: str, registry_id: str):
+        super().__init__(
+            f"Lifecycle policy does not exist for the repository with name '{name}' in the "
+            f"registry with id '{registry_id}'"
+        )
+
+
+class LifecyclePolicyPreviewNotFoundException(EcrError):
+    """AWS documents the meaning ("There is no dry run for this repository"), not the text."""
+
+    code = "LifecyclePolicyPreviewNotFoundException"
+
+    def __init__(self, name: str, registry_id: str):
+        super().__init__(
+            f"There is no lifecycle policy preview for the repository with name '{name}' in "
+            f"the registry with id '{registry_id}'; start one with StartLifecyclePolicyPreview"
+        )

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from sqlalchemy import Connection, and_, delete, exists, func, or_, select
 
+from corral.ecr import scanning
 from corral.ecr.repositories import Repository
 from corral.registry.manifests import Manifest
 from corral.store.schema import ecr_image_refs, ecr_image_tags, ecr_images, ecr_repository_blobs
@@ -220,6 +221,7 @@ def put_manifest(db: Connection, repo: Repository, manifest: Manifest, digest: s
         unique = list({r["digest"]: r for r in refs}.values())
         if unique:
             db.execute(ecr_image_refs.insert(), unique)
+        scanning.on_push(db, repo, image, manifest.is_index, now)
         changed = True
     if tag is not None:
         changed = set_tag(db, repo, tag, image) or changed

@@ -23,7 +23,10 @@ from corral.ecr.errors import (
     TooManyTagsException,
 )
 from corral.ecr.image_ops import ImageOperations
+from corral.ecr.lifecycle_ops import LifecycleOperations
+from corral.ecr.policy_ops import RepositoryPolicyOperations
 from corral.ecr.repositories import Repository
+from corral.ecr.scan_ops import ScanOperations
 from corral.ecr.scope import registry_id as _registry_id
 from corral.ecr.scope import repository_arn as _repo_arn
 from corral.registry.blobs import BlobStore
@@ -44,7 +47,8 @@ def _resource_arn(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
     return [params["resourceArn"]]
 
 
-class EcrProvider(ImageOperations, Provider):
+class EcrProvider(ImageOperations, LifecycleOperations, RepositoryPolicyOperations,
+                  ScanOperations, Provider):
     service = "ecr"
 
     def __init__(self, settings: Settings, blobs: BlobStore):
@@ -207,6 +211,7 @@ class EcrProvider(ImageOperations, Provider):
             raise RepositoryNotEmptyException(repo.name, repo.account_id)
         view = self._view(repo)
         self.drop_uploads(ctx, repo)
+        self.drop_repository_policy(ctx, repo)
         repositories.remove(ctx.db, repo)
         return {"repository": view}
 

@@ -73,9 +73,12 @@ def update(db: Connection, repo: Repository, **values) -> None:
 
 
 def remove(db: Connection, repo: Repository) -> None:
-    """The repository with everything in it: images, tags, blob links, resource tags."""
+    """The repository with everything in it: images, tags, blob links, resource tags,
+    lifecycle policy and preview."""
     from corral.ecr import images
+    from corral.ecr.lifecycle import records as lifecycle_records
 
     images.remove_repository_content(db, repo.id)
+    lifecycle_records.forget_repository(db, repo.id)
     db.execute(delete(resource_tags).where(resource_tags.c.arn == repo.arn))
     db.execute(delete(ecr_repositories).where(ecr_repositories.c.id == repo.id))

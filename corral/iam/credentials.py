@@ -42,6 +42,8 @@ class Credentials:
         # it starts): a read-through cache, dropped on every write here.
         self._keys: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # GetAccessKeyLastUsed: (time, service, region) per key, kept in memory only.
+        self._last_used: dict[str, tuple[datetime, str, str]] = {}
 
     def _key(self, access_key_id: str):
         row = self._keys.get(access_key_id)
@@ -57,6 +59,14 @@ class Credentials:
     def _forget(self, access_key_id: str) -> None:
         with self._lock:
             self._keys.pop(access_key_id, None)
+
+    def forget(self, access_key_id: str) -> None:
+        """Drop a key from the cache: IAM calls this when it creates, deactivates or deletes
+        a key (before and after its transaction commits)."""
+        self._forget(access_key_id)
+
+    def last_used(self, access_key_id: str) -> tuple[datetime, str, str] | None:
+        return self._last_used.get(access_key_id)
 
     def bootstrap(self) -> None:
         """Create the configured accounts and their root keys (idempotent)."""
@@ -84,19 +94,25 @@ class Credentials:
                     access_keys.c.access_key_id == access_key).values(**values))
         self._forget(access_key)
 
-    def issue_session(self, principal: Principal, duration: timedelta) -> dict[str, object]:
+    def issue_session(self, principal: Principal, duration: timedelta, *,
+                      db=None, now: datetime | None = None) -> dict[str, object]:
         """Temporary credentials (``ASIA…`` key, secret, session token) acting as ``principal``
-        until they expire — what STS hands out."""
-        now = datetime.now(UTC)
+        until they expire — what STS hands out. ``db``: write in the caller's transaction
+        (an operation already holding the write lock must not open a second one)."""
+        now = now or datetime.now(UTC)
         key = "ASIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
         secret = secrets.token_urlsafe(30)
         token = secrets.token_urlsafe(96)
-        with self.store.transaction() as db:
-            db.execute(access_keys.insert().values(
-                access_key_id=key, secret_access_key=secret, account_id=principal.account_id,
-                principal_arn=principal.arn, user_id=principal.user_id, session_token=token,
-                expires_at=now + duration, status="Active", created_at=now,
-            ))
+        values = dict(
+            access_key_id=key, secret_access_key=secret, account_id=principal.account_id,
+            principal_arn=principal.arn, user_id=principal.user_id, session_token=token,
+            expires_at=now + duration, status="Active", created_at=now,
+        )
+        if db is not None:
+            db.execute(access_keys.insert().values(**values))
+        else:
+            with self.store.transaction() as own:
+                own.execute(access_keys.insert().values(**values))
         return {"AccessKeyId": key, "SecretAccessKey": secret, "SessionToken": token,
                 "Expiration": now + duration}
 
@@ -116,6 +132,7 @@ class Credentials:
         elif info.security_token is not None:
             raise AuthFailure("unknown_key", INVALID_TOKEN)
         sigv4.verify(request, info, key.secret_access_key, now)
+        self._last_used[key.access_key_id] = (now, info.service, info.region)
         return Principal(
             key.account_id, key.principal_arn, key.user_id, key.access_key_id,
             _principal_type(key.principal_arn), key.session_token,

@@ -134,7 +134,9 @@ class RegistryApi:
             raise self._challenge("the authorization token is invalid or has expired; "
                                   "run `aws ecr get-login-password` and log in again")
         return RequestContext(str(uuid.uuid4()), "ecr", "registry", region, principal,
-                              self.settings.public_endpoint, extras={"registry": account})
+                              self.settings.public_endpoint, extras={
+                                  "registry": account,
+                                  "source_ip": request.client.host if request.client else None})
 
     def _authorize(self, ctx: RequestContext, action: str, arn: str) -> None:
         self.authorizer.authorize(ctx, action, [arn])

@@ -89,10 +89,16 @@ class FilesystemDriver:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root = self.root.resolve()
 
     def _full(self, path: str) -> Path:
-        full = (self.root / path.lstrip("/")).resolve()
-        if full != self.root.resolve() and self.root.resolve() not in full.parents:
+        rel = path.lstrip("/")
+        if ".." not in rel.split("/"):
+            # Nothing to resolve: the driver never creates symlinks, so only ".." can leave the
+            # root (and resolve() per call was most of a garbage-collection pass's time).
+            return self._root / rel
+        full = (self._root / rel).resolve()
+        if full != self._root and self._root not in full.parents:
             raise ValueError(f"path escapes the storage root: {path!r}")
         return full
 
@@ -105,12 +111,15 @@ class FilesystemDriver:
 
     def put(self, path: str, data: bytes) -> None:
         full = self._full(path)
-        full.parent.mkdir(parents=True, exist_ok=True)
         tmp = full.with_name(f".{full.name}.{uuid.uuid4().hex}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+
+        def write() -> None:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+
+        _in_dir(full.parent, write)
         os.replace(tmp, full)
         _fsync_dir(full.parent)
 
@@ -141,9 +150,20 @@ class FilesystemDriver:
         s, d = self._full(src), self._full(dst)
         if not s.exists():
             raise FileNotFoundError(src)
-        d.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(s, d)
+        _in_dir(d.parent, lambda: os.replace(s, d), retry_if=s.exists)
         _fsync_dir(d.parent)
+
+    def prune(self, path: str, stop: str = "") -> None:
+        """Filesystem-only extra: remove the directory ``path`` and then its parents, below
+        ``stop``, while they are empty. ``rmdir`` refuses a non-empty directory atomically,
+        so a concurrent writer's file is never removed (garbage collection uses this)."""
+        full, limit = self._full(path), self._full(stop)
+        while full != limit and limit in full.parents:
+            try:
+                full.rmdir()
+            except OSError:  # not empty (a writer got there) or already gone
+                return
+            full = full.parent
 
     def delete(self, path: str) -> None:
         full = self._full(path)
@@ -153,6 +173,19 @@ class FilesystemDriver:
             full.unlink()
         else:
             raise FileNotFoundError(path)
+
+
+def _in_dir(directory: Path, fn, retry_if=lambda: True, attempts: int = 3) -> None:
+    """Create ``directory`` and run ``fn`` in it; again if the directory vanished between
+    the two (garbage collection prunes empty blob directories while pushes write)."""
+    for attempt in range(attempts):
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            fn()
+            return
+        except FileNotFoundError:
+            if attempt == attempts - 1 or not retry_if():
+                raise
 
 
 def _fsync_dir(path: Path) -> None:

@@ -20,9 +20,16 @@ from sqlalchemy.engine import Engine
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def emit(db: Connection, topic: str, **payload) -> None:
+    """Publish an event once the transaction ``db`` belongs to commits (never if it rolls
+    back), so subscribers that read the store see the change the event announces."""
+    db.info.setdefault("events", []).append((topic, payload))
+
+
 class Store:
     def __init__(self, url: str):
         self.url = url
+        self.events = None  # an EventBus (corral.events) set by the app: see emit()
         self.is_sqlite = url.startswith("sqlite")
         self.engine: Engine = self._make_engine(url)
 
@@ -67,11 +74,17 @@ class Store:
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+        """One transaction: committed when the block ends, rolled back if it raises.
+        Events recorded with :func:`emit` are published only after the commit."""
         with self.engine.connect() as conn:
             conn.info["write"] = write
+            conn.info["events"] = []  # the DBAPI connection (and its info) is pooled
             with conn.begin():
                 yield conn
+            pending = conn.info.pop("events", [])
+        if self.events is not None:
+            for topic, payload in pending:
+                self.events.publish(topic, **payload)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -197,3 +197,312 @@ ecr_auth_tokens = Table(
     Column("principal_type", String(32), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
 )
+
+# --- ECR lifecycle policies (migration 0003) -----------------------------------------------
+
+# One policy per repository, as the text the caller put; last_evaluated_at is the real time
+# of the last evaluation (GetLifecyclePolicy's lastEvaluatedAt).
+ecr_lifecycle_policies = Table(
+    "ecr_lifecycle_policies",
+    metadata,
+    Column("repository_id", Integer, primary_key=True),
+    Column("policy_text", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("last_evaluated_at", UTCDateTime()),
+)
+
+# The latest preview of a repository: its policy text and the expiring images it found.
+ecr_lifecycle_previews = Table(
+    "ecr_lifecycle_previews",
+    metadata,
+    Column("repository_id", Integer, primary_key=True),
+    Column("policy_text", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("results", JsonValue(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# One audit record per image a lifecycle policy expired. Names, not ids: the record outlives
+# the repository.
+ecr_lifecycle_events = Table(
+    "ecr_lifecycle_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("repository_name", String(256), nullable=False),
+    Column("image_digest", String(140), nullable=False),
+    Column("image_tags", JsonValue(), nullable=False),
+    Column("rule_priority", Integer, nullable=False),
+    Column("expired_at", UTCDateTime(), nullable=False),
+    Column("actor", String(2048), nullable=False),
+)
+Index("ix_ecr_lifecycle_events_scope", ecr_lifecycle_events.c.account_id,
+      ecr_lifecycle_events.c.region, ecr_lifecycle_events.c.id)
+
+# --- IAM and STS (issue 6) -------------------------------------------------------------------
+# IAM is global: its rows are scoped by account only. Tags of users, roles and policies live
+# in resource_tags under their ARNs; their access keys in access_keys (principal_arn = user).
+
+iam_users = Table(
+    "iam_users",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("path", String(512), nullable=False),
+    Column("unique_id", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("boundary_arn", String(2048)),
+)
+
+iam_groups = Table(
+    "iam_groups",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("path", String(512), nullable=False),
+    Column("unique_id", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+iam_group_members = Table(
+    "iam_group_members",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("group_name", String(128), primary_key=True),
+    Column("user_name", String(64), primary_key=True),
+)
+
+iam_roles = Table(
+    "iam_roles",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("path", String(512), nullable=False),
+    Column("unique_id", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("trust_policy", Text, nullable=False),
+    Column("description", String(1000)),
+    Column("max_session_duration", Integer, nullable=False),
+    Column("boundary_arn", String(2048)),
+)
+
+# Customer managed policies (AWS managed ones are code: corral/iam/managed.py).
+iam_policies = Table(
+    "iam_policies",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("unique_id", String(32), nullable=False),
+    Column("description", String(1000)),
+    Column("default_version", String(16), nullable=False),
+    Column("next_version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+iam_policy_versions = Table(
+    "iam_policy_versions",
+    metadata,
+    Column("policy_arn", String(2048), primary_key=True),
+    Column("version_id", String(16), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Inline policies of users, groups and roles (kind = user | group | role).
+iam_inline_policies = Table(
+    "iam_inline_policies",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("owner", String(128), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+iam_attachments = Table(
+    "iam_attachments",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("owner", String(128), primary_key=True),
+    Column("policy_arn", String(2048), primary_key=True),
+)
+Index("ix_iam_attachments_policy", iam_attachments.c.policy_arn)
+
+iam_oidc_providers = Table(
+    "iam_oidc_providers",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("url", String(255), nullable=False),
+    Column("client_ids", JsonValue(), nullable=False),
+    Column("thumbprints", JsonValue(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# STS sessions behind temporary access keys: the role, the session policy, tags.
+iam_sessions = Table(
+    "iam_sessions",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("role_arn", String(2048)),
+    Column("session_name", String(64)),
+    Column("session_policy", Text),  # inline Policy, and PolicyArns' documents at issue time
+    Column("policy_arns", JsonValue()),
+    Column("tags", JsonValue()),
+    Column("source_identity", String(64)),
+    Column("issued_at", UTCDateTime(), nullable=False),
+)
+
+ecr_repository_policies = Table(
+    "ecr_repository_policies",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("policy", Text, nullable=False),
+)
+
+# --- image scanning (issue 5: corral/scan, corral/ecr/scan_ops.py) ---------------------------
+
+# PutRegistryScanningConfiguration: scan type and rules per registry.
+ecr_registry_scanning = Table(
+    "ecr_registry_scanning",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("scan_type", String(16), nullable=False),  # BASIC | ENHANCED
+    Column("rules", JsonValue(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# One row per image that has been scanned or is queued: the state machine and the merged
+# inventory the continuous re-scan re-matches (no layer reads).
+scan_images = Table(
+    "scan_images",
+    metadata,
+    Column("image_id", Integer, primary_key=True),
+    Column("digest", String(140), nullable=False),  # image ids can be reused after deletes
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("repository_id", Integer, nullable=False),
+    Column("status", String(32), nullable=False),  # PENDING IN_PROGRESS COMPLETE FAILED …
+    Column("description", Text, nullable=False),
+    Column("frequency", String(16), nullable=False),  # SCAN_ON_PUSH | CONTINUOUS_SCAN | MANUAL
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("completed_at", UTCDateTime()),
+    Column("vuln_source_updated_at", UTCDateTime()),
+    Column("inventory", JsonValue()),
+    Column("attempts", Integer, nullable=False, default=0),
+)
+Index("ix_scan_images_status", scan_images.c.status)
+
+# (ecosystem, package key) pairs in each scanned image: which images an advisory change hits.
+scan_image_keys = Table(
+    "scan_image_keys",
+    metadata,
+    Column("image_id", Integer, primary_key=True),
+    Column("ecosystem", String(128), primary_key=True),
+    Column("name", String(512), primary_key=True),
+)
+Index("ix_scan_image_keys_pkg", scan_image_keys.c.ecosystem, scan_image_keys.c.name)
+
+scan_findings = Table(
+    "scan_findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", Integer, nullable=False),
+    Column("key", String(1024), nullable=False),  # advisory|type|name|version|path
+    Column("advisory_id", String(255), nullable=False),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("repository_id", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # ACTIVE | CLOSED
+    Column("severity", String(16), nullable=False),
+    Column("score", Float),
+    Column("fix_available", Boolean, nullable=False),
+    Column("package_name", String(512), nullable=False),
+    Column("data", JsonValue(), nullable=False),
+    Column("first_observed_at", UTCDateTime(), nullable=False),
+    Column("last_observed_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("image_id", "key", name="uq_scan_finding"),
+)
+Index("ix_scan_findings_scope", scan_findings.c.account_id, scan_findings.c.region,
+      scan_findings.c.status)
+
+# Per-layer inventories: a layer's catalog depends only on its bytes and the catalogers.
+scan_layer_cache = Table(
+    "scan_layer_cache",
+    metadata,
+    Column("digest", String(140), primary_key=True),
+    Column("cataloger_version", Integer, primary_key=True),
+    Column("inventory", JsonValue(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# The advisory database (OSV records). Shared by every account and region, like Inspector's
+# own vulnerability intelligence; not account-owned data.
+vuln_advisories = Table(
+    "vuln_advisories",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("source", String(255), nullable=False),
+    Column("modified", String(64), nullable=False),
+    Column("withdrawn", Boolean, nullable=False),
+    Column("digest", String(64), nullable=False),  # sha256 of the record: re-import skips
+    Column("record", JsonValue(), nullable=False),
+    Column("imported_at", UTCDateTime(), nullable=False),
+)
+
+vuln_affected = Table(
+    "vuln_affected",
+    metadata,
+    Column("advisory_id", String(255), primary_key=True),
+    Column("ecosystem", String(128), primary_key=True),
+    Column("name", String(512), primary_key=True),
+)
+Index("ix_vuln_affected_pkg", vuln_affected.c.ecosystem, vuln_affected.c.name)
+
+vuln_sources = Table(
+    "vuln_sources",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("changed", Integer, nullable=False),
+    Column("withdrawn", Integer, nullable=False),
+    Column("imported_at", UTCDateTime(), nullable=False),
+    Column("seconds", Float, nullable=False),
+)
+
+# Inspector2 Enable/Disable per account, region and resource type (ECR, EC2, LAMBDA, …).
+inspector_accounts = Table(
+    "inspector_accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("resource_type", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),  # ENABLED | DISABLED
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Role credentials vended to a consumer (an ECS task) and served through the
+# container-credentials endpoint; only the consumer's token (stored as sha256) fetches them.
+iam_vended_credentials = Table(
+    "iam_vended_credentials",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("consumer", String(2048), nullable=False),
+    Column("role_arn", String(2048), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("access_key_id", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+Index("ix_iam_vended_consumer", iam_vended_credentials.c.consumer)

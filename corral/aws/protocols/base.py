@@ -26,6 +26,7 @@ class HttpRequest:
     query: str  # raw query string
     header_list: list[tuple[str, str]]  # (lower-case name, value) in the order received
     body: bytes
+    client: str | None = None  # the peer's IP address (aws:SourceIp)
 
     def __post_init__(self) -> None:
         self.headers: dict[str, str] = {}  # repeated headers joined with ","

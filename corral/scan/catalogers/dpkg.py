@@ -1,0 +1,58 @@
+"""dpkg databases: ``var/lib/dpkg/status`` and distroless ``var/lib/dpkg/status.d/*``.
+
+RFC 822 stanzas; only installed packages count (a ``Status`` whose last word is
+``installed``; distroless files have no Status). ``Source: name (version)`` names the source
+package advisories are keyed by; without it the source is the binary name and version.
+"""
+
+from __future__ import annotations
+
+import re
+
+from corral.scan.packages import Package
+
+_SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?$")
+
+
+def matches(path: str) -> bool:
+    if path.endswith("var/lib/dpkg/status"):
+        return True
+    head, _, base = path.rpartition("/")
+    return head.endswith("var/lib/dpkg/status.d") and not base.endswith(".md5sums")
+
+
+def stanzas(text: str):
+    fields: dict[str, str] = {}
+    last = None
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                yield fields
+            fields, last = {}, None
+        elif line[0] in " \t":
+            if last:
+                fields[last] += "\n" + line.strip()
+        else:
+            key, _, value = line.partition(":")
+            last = key.strip()
+            fields[last] = value.strip()
+    if fields:
+        yield fields
+
+
+def parse(path: str, data: bytes) -> list[Package]:
+    out = []
+    for f in stanzas(data.decode("utf-8", "replace")):
+        name, version = f.get("Package"), f.get("Version")
+        if not name or not version:
+            continue
+        status = f.get("Status")
+        if status is not None and status.split()[-1:] != ["installed"]:
+            continue
+        src_name, src_version = name, version
+        m = _SOURCE.match(f.get("Source", ""))
+        if m:
+            src_name, src_version = m[1], m[2] or version
+        out.append(Package("deb", name, version, path, src_name, src_version,
+                           arch=f.get("Architecture", "")))
+    return out

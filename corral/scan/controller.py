@@ -1,0 +1,74 @@
+"""The scan controller: runs queued scans and continuous re-scans off the request path.
+
+Level-triggered: each pass reads what needs doing from the store — PENDING scans (queued by a
+push or StartImageScan), and continuously scanned images whose matching is older than the
+advisories it depends on — so events only make it prompt, and a restart loses nothing
+(scans a crash interrupted are queued again).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from corral.controller import Controller
+from corral.scan import state
+from corral.scan.layers import LayerError
+from corral.scan.scanner import Scanner
+from corral.store import Store
+
+log = logging.getLogger("corral.scan")
+RESCAN_DURATION = timedelta(days=14)  # Inspector's default ECR rescanDuration (DAYS_14)
+
+
+class ScanController(Controller):
+    name = "scanner"
+    interval = 30.0
+
+    def __init__(self, store: Store, scanner: Scanner,
+                 rescan_duration: timedelta | None = RESCAN_DURATION):
+        super().__init__()
+        self.store = store
+        self.scanner = scanner
+        self.rescan_duration = rescan_duration  # None: LIFETIME
+        self._started = False
+
+    def reconcile(self) -> None:
+        if not self._started:
+            with self.store.transaction() as db:
+                state.requeue_interrupted(db)
+            self._started = True
+        with self.store.transaction() as db:
+            state.drop_orphans(db)
+        while not self._stop.is_set():
+            with self.store.transaction(write=False) as db:
+                queued = state.pending(db)
+            if not queued:
+                break
+            for scan in queued:
+                self._scan(scan)
+        if self.rescan_duration is not None:
+            now = datetime.now(UTC)
+            with self.store.transaction() as db:
+                expired = state.expire_continuous(db, now - self.rescan_duration, now)
+            if expired:
+                log.info("continuous scanning expired for %d images", expired)
+        with self.store.transaction(write=False) as db:
+            stale = state.stale_continuous(db)
+        for scan in stale:
+            opened, closed = self.scanner.rematch(scan)
+            if opened or closed:
+                log.info("re-scan of %s: %d findings opened, %d closed", scan.digest,
+                         opened, closed)
+
+    def _scan(self, scan: state.Scan) -> None:
+        try:
+            self.scanner.run(scan)
+        except (LayerError, OSError) as e:
+            with self.store.transaction() as db:
+                state.set_status(db, scan.image_id, "FAILED", f"the scan failed: {e}"[:1000])
+        except Exception:
+            log.exception("scan of %s failed", scan.digest)
+            with self.store.transaction() as db:
+                state.set_status(db, scan.image_id, "FAILED",
+                                 "The scan failed with an internal error.")

@@ -1,0 +1,1 @@
+"""Converters from distribution advisory formats into OSV records (as osv.dev converts them)."""

@@ -1,0 +1,175 @@
+"""Reading image layers safely: tar streams read in place, never extracted.
+
+    blob ─> sniff compression (gzip | zstd | plain tar; media type must be a known layer type)
+         ─> capped reader (decompression-bomb guard) ─> tarfile stream ("r|", no seeking)
+         ─> per entry: path checks ─> whiteout / opaque marker | symlink | wanted regular file
+
+Nothing is written to disk: wanted files (package databases, metadata; each under
+``MAX_FILE``) are read into memory, everything else is skipped in the stream. Entries that
+could only mean harm or a broken layer — ``..`` components, absolute paths, device nodes —
+stop the scan with a reason (``LayerError``), as do corrupt or truncated streams. What the
+layer *removes* (``.wh.<name>`` whiteouts and ``.wh..wh..opq`` opaque directories, OCI
+image-spec layer.md) is recorded for the merge.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import posixpath
+import tarfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+try:  # zstd layers need the optional zstandard package
+    import zstandard
+except ImportError:  # pragma: no cover - exercised only without the dependency
+    zstandard = None
+
+MAX_FILE = 64 * 1024 * 1024  # one cataloged file (an rpmdb.sqlite of a big image is ~30 MB)
+MAX_UNCOMPRESSED = 16 * 1024 * 1024 * 1024  # per layer: far above real layers, far below a bomb
+MAX_ENTRIES = 2_000_000
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+
+LAYER_MEDIA_TYPES = frozenset({
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+})
+
+
+class LayerError(Exception):
+    """A layer the scan cannot use. ``status`` is the ECR scan status it leads to."""
+
+    def __init__(self, reason: str, status: str = "FAILED"):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass
+class LayerContents:
+    files: dict[str, bytes] = field(default_factory=dict)
+    symlinks: dict[str, str] = field(default_factory=dict)
+    whiteouts: set[str] = field(default_factory=set)
+    opaque: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    entries: int = 0
+    uncompressed: int = 0
+
+
+class _Capped(io.RawIOBase):
+    """Counts what is read through it and refuses to go past ``cap`` bytes."""
+
+    def __init__(self, inner, cap: int):
+        self.inner, self.cap, self.count, self.eofs = inner, cap, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.inner.read(len(b))
+        n = len(data)
+        if not n:
+            # tarfile skips an entry's claimed size by reading on past the end of the stream;
+            # a 10 GB claim in a truncated layer would spin for seconds. Stop it early.
+            self.eofs += 1
+            if self.eofs > 64:
+                raise LayerError("layer is truncated: the stream ends inside an entry")
+        self.count += n
+        if self.count > self.cap:
+            raise LayerError(f"layer expands beyond {self.cap} bytes (decompression bomb guard)")
+        b[:n] = data
+        return n
+
+
+def _decompressed(raw: BinaryIO, media_type: str) -> BinaryIO:
+    if media_type not in LAYER_MEDIA_TYPES:
+        raise LayerError(f"unsupported layer media type {media_type!r}", "UNSUPPORTED_IMAGE")
+    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
+    magic = buffered.peek(4)[:4]
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=buffered)
+    if magic == b"\x28\xb5\x2f\xfd":
+        if zstandard is None:
+            raise LayerError("zstd layers need the zstandard package", "UNSUPPORTED_IMAGE")
+        return zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+    return buffered  # plain tar (tarfile reports garbage as a ReadError)
+
+
+def clean_path(name: str) -> str:
+    """The entry's path inside the image root; LayerError for paths that leave it."""
+    if name.startswith("/"):
+        raise LayerError(f"layer entry has an absolute path: {name[:200]!r}")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise LayerError(f"layer entry escapes the image root: {name[:200]!r}")
+    return "/".join(parts)
+
+
+def read_layer(raw: BinaryIO, media_type: str, wanted: Callable[[str], bool], *,
+               max_uncompressed: int = MAX_UNCOMPRESSED,
+               max_file: int = MAX_FILE) -> LayerContents:
+    out = LayerContents()
+    capped = _Capped(_decompressed(raw, media_type), max_uncompressed)
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(capped, 1 << 20), mode="r|") as tar:
+            for member in tar:
+                out.entries += 1
+                if out.entries > MAX_ENTRIES:
+                    raise LayerError(f"layer has more than {MAX_ENTRIES} entries")
+                _entry(tar, member, wanted, max_file, out)
+    except LayerError:
+        raise
+    except (tarfile.TarError, OSError, EOFError, zlib.error, ValueError) as e:
+        raise LayerError(f"layer is not a readable tar stream: {type(e).__name__}: {e}") from None
+    except Exception as e:  # zstandard.ZstdError and other codec errors
+        if zstandard is not None and isinstance(e, zstandard.ZstdError):
+            raise LayerError(f"layer is not a readable zstd stream: {e}") from None
+        raise
+    out.uncompressed = capped.count
+    return out
+
+
+def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, wanted: Callable[[str], bool],
+           max_file: int, out: LayerContents) -> None:
+    path = clean_path(member.name)
+    if member.ischr() or member.isblk():
+        raise LayerError(f"layer holds a device node: {path!r}")
+    if not path:
+        return
+    directory, base = posixpath.split(path)
+    if base.startswith(WHITEOUT):
+        if base == OPAQUE:
+            out.opaque.add(directory)
+        else:
+            out.whiteouts.add(posixpath.join(directory, base[len(WHITEOUT):]))
+        return
+    if not wanted(path):
+        return
+    if member.issym():
+        out.symlinks[path] = member.linkname
+        out.files.pop(path, None)
+    elif member.islnk():
+        target = clean_path(member.linkname)
+        if target in out.files:
+            out.files[path] = out.files[target]
+    elif member.isfile():
+        if member.size > max_file:
+            out.notes.append(f"skipped {path}: {member.size} bytes is over the {max_file} cap")
+            return
+        f = tar.extractfile(member)
+        data = f.read() if f is not None else b""
+        if len(data) != member.size:
+            raise LayerError(f"layer is truncated inside {path!r}")
+        out.files[path] = data
+        out.symlinks.pop(path, None)

@@ -1,0 +1,121 @@
+"""OSV affected-range evaluation, exactly as the OSV schema defines it (ossf/osv-schema
+docs/schema.md, "Evaluation"):
+
+    vulnerable(v) = v in affected.versions
+                 or any range: BeforeLimits(v) and the walk over the sorted events
+                    (introduced <= v -> true; fixed <= v -> false; last_affected < v -> false)
+                    ends true
+
+``introduced: "0"`` sorts before every version; ``limit: "*"`` is infinity and an absent limit
+is an implicit ``"*"``. ECOSYSTEM ranges use the ecosystem's own order; SEMVER ranges SemVer;
+GIT ranges name commits and never match an installed version.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+
+from corral.scan import versions
+from corral.scan.packages import normalize_pypi
+from corral.scan.versions import Compare
+
+
+def package_key(ecosystem: str, name: str) -> str:
+    """How a package name is indexed and compared in an ecosystem (PyPI: PEP 503)."""
+    return normalize_pypi(name) if ecosystem == "PyPI" else name
+
+
+def _comparator(range_type: str, ecosystem: str) -> Compare | None:
+    if range_type == "SEMVER":
+        return versions.semver.compare
+    if range_type == "ECOSYSTEM":
+        scheme = versions.scheme_for(ecosystem)
+        return versions.SCHEMES[scheme] if scheme else None
+    return None
+
+
+def _event_version(event: dict) -> tuple[str, str]:
+    for kind in ("introduced", "fixed", "last_affected", "limit"):
+        if kind in event:
+            return kind, str(event[kind])
+    return "", ""
+
+
+def range_affects(rng: dict, version: str, ecosystem: str) -> bool:
+    cmp = _comparator(rng.get("type", ""), ecosystem)
+    if cmp is None:
+        return False
+    events = [_event_version(e) for e in rng.get("events") or [] if isinstance(e, dict)]
+    events = [(k, v) for k, v in events if k]
+    try:
+        limits = [v for k, v in events if k == "limit"]
+        if limits and not any(v == "*" or cmp(version, v) < 0 for v in limits):
+            return False
+
+        def order(a: tuple[str, str], b: tuple[str, str]) -> int:
+            if a[1] == b[1]:
+                return 0
+            if a[1] == "0" and a[0] == "introduced":
+                return -1
+            if b[1] == "0" and b[0] == "introduced":
+                return 1
+            return cmp(a[1], b[1])
+
+        vulnerable = False
+        for kind, v in sorted(events, key=functools.cmp_to_key(order)):
+            if kind == "introduced" and (v == "0" or cmp(version, v) >= 0):
+                vulnerable = True
+            elif kind == "fixed" and cmp(version, v) >= 0 or kind == "last_affected" and cmp(version, v) > 0:
+                vulnerable = False
+        return vulnerable
+    except ValueError:  # a version the scheme cannot read never matches
+        return False
+
+
+def entry_affects(entry: dict, version: str, ecosystem: str) -> bool:
+    if version in (entry.get("versions") or ()):
+        return True
+    return any(range_affects(r, version, ecosystem) for r in entry.get("ranges") or ()
+               if isinstance(r, dict))
+
+
+def fixed_in(entries: Iterable[dict], version: str, ecosystem: str) -> str | None:
+    """The lowest ``fixed`` version above ``version`` in the matching entries' ranges."""
+    scheme = versions.scheme_for(ecosystem)
+    cmp = versions.SCHEMES.get(scheme or "", versions.semver.compare)
+    candidates = []
+    for entry in entries:
+        for rng in entry.get("ranges") or ():
+            for event in rng.get("events") or ():
+                fixed = event.get("fixed") if isinstance(event, dict) else None
+                if fixed is None:
+                    continue
+                try:
+                    if cmp(str(fixed), version) > 0:
+                        candidates.append(str(fixed))
+                except ValueError:
+                    continue
+    if not candidates:
+        return None
+    return min(candidates, key=functools.cmp_to_key(lambda a, b: _safe(cmp, a, b)))
+
+
+def _safe(cmp: Compare, a: str, b: str) -> int:
+    try:
+        return cmp(a, b)
+    except ValueError:
+        return (a > b) - (a < b)
+
+
+def matching_entries(record: dict, ecosystem: str, name: str, version: str) -> list[dict]:
+    """The record's ``affected`` entries for this package that cover ``version``."""
+    key = package_key(ecosystem, name)
+    out = []
+    for entry in record.get("affected") or ():
+        pkg = entry.get("package") or {}
+        if pkg.get("ecosystem") != ecosystem or package_key(ecosystem, pkg.get("name", "")) != key:
+            continue
+        if entry_affects(entry, version, ecosystem):
+            out.append(entry)
+    return out

@@ -1,0 +1,109 @@
+"""Scanning one image: the edge between blobs, the pure inventory/matcher code and the store.
+
+    manifest ─> layers in order ─> per layer: cached inventory (by digest) or read the blob
+    ─> merge ─> match against the advisory database ─> record status, inventory, findings
+
+Runs on the scan controller's thread, never on a request. Short transactions: reading a
+layer happens outside any transaction, so pushes and API calls are never blocked by a scan.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from corral.registry import manifests
+from corral.registry.blobs import BlobStore
+from corral.scan import advisories, catalogers, layers, matcher, state
+from corral.scan.inventory import ImageInventory, layer_inventory, merge
+from corral.store import Store
+from corral.store.schema import ecr_images, scan_layer_cache
+
+log = logging.getLogger("corral.scan")
+
+IMAGE_CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json",
+                      "application/vnd.docker.container.image.v1+json")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scanner:
+    def __init__(self, store: Store, blobs: BlobStore):
+        self.store = store
+        self.blobs = blobs
+
+    # --- inventory -------------------------------------------------------------------------
+
+    def layer(self, digest: str, media_type: str) -> dict:
+        """A layer's inventory: from the cache, or read from its blob and cached."""
+        t = scan_layer_cache.c
+        with self.store.transaction(write=False) as db:
+            cached = db.execute(select(t.inventory).where(
+                t.digest == digest, t.cataloger_version == catalogers.VERSION)).scalar_one_or_none()
+        if cached is not None:
+            return cached
+        if self.blobs.size(digest) is None:
+            raise layers.LayerError(f"layer {digest} is not in the blob store")
+        with self.blobs.open(digest) as raw:
+            contents = layers.read_layer(raw, media_type, catalogers.wanted)
+        inv = layer_inventory(contents)
+        with self.store.transaction() as db:
+            if db.execute(select(t.digest).where(t.digest == digest, t.cataloger_version
+                                                 == catalogers.VERSION)).first() is None:
+                db.execute(scan_layer_cache.insert().values(
+                    digest=digest, cataloger_version=catalogers.VERSION, inventory=inv,
+                    created_at=_now()))
+        return inv
+
+    def inventory(self, manifest_raw: bytes, media_type: str) -> ImageInventory:
+        try:
+            manifest = manifests.parse(manifest_raw, media_type)
+        except (manifests.ManifestInvalid, manifests.ManifestUnsupported) as e:
+            raise layers.LayerError(f"the image manifest cannot be read: {e}",
+                                    "UNSUPPORTED_IMAGE") from None
+        if manifest.is_index:
+            raise layers.LayerError("image indexes are not scanned; each platform's image is",
+                                    "UNSUPPORTED_IMAGE")
+        if manifest.config is None or manifest.config.media_type not in IMAGE_CONFIG_TYPES:
+            kind = manifest.config.media_type if manifest.config else "none"
+            raise layers.LayerError(f"not a container image (config media type {kind})",
+                                    "UNSUPPORTED_IMAGE")
+        docs = [(d.digest, self.layer(d.digest, d.media_type)) for d in manifest.layers]
+        return merge(docs)
+
+    # --- one scan --------------------------------------------------------------------------
+
+    def run(self, scan: state.Scan) -> None:
+        started = time.monotonic()
+        with self.store.transaction() as db:
+            image = db.execute(select(ecr_images).where(
+                ecr_images.c.id == scan.image_id, ecr_images.c.digest == scan.digest)).first()
+            if image is None:
+                return
+            state.set_status(db, scan.image_id, "IN_PROGRESS", "The scan is in progress.")
+        try:
+            inv = self.inventory(self.blobs.get(image.digest), image.media_type)
+        except layers.LayerError as e:
+            with self.store.transaction() as db:
+                state.set_status(db, scan.image_id, e.status, e.reason[:1000], _now())
+            log.info("scan of %s ended %s: %s", scan.digest, e.status, e.reason)
+            return
+        with self.store.transaction() as db:
+            if state.get(db, scan.image_id, scan.digest) is None:
+                return  # the image went away while it was being read
+            found = matcher.match(inv, advisories.Lookup(db))
+            opened, closed = state.record_result(db, scan, inv, found, _now())
+        log.info("scanned %s: %d packages, %d findings (%d new, %d closed) in %.2fs",
+                 scan.digest, len(inv.packages), len(found), opened, closed,
+                 time.monotonic() - started)
+
+    def rematch(self, scan: state.Scan) -> tuple[int, int]:
+        """Continuous re-scan: the stored inventory against today's advisories."""
+        inv = ImageInventory.from_json(scan.inventory or {})
+        with self.store.transaction() as db:
+            return state.rematched(db, scan, matcher.match(inv, advisories.Lookup(db)), _now())

@@ -1,0 +1,230 @@
+"""Scans and findings in the state store: the scan state machine and the finding lifecycle.
+
+    PENDING ─claim─> IN_PROGRESS ─> COMPLETE (basic, scan on push) | ACTIVE (continuous)
+                                 └> FAILED | UNSUPPORTED_IMAGE (with the reason)
+    findings: matched ─> ACTIVE (firstObservedAt) ─ still matched ─> lastObservedAt moves
+              no longer matched (fixed, withdrawn, package gone) ─> CLOSED (updatedAt)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
+
+from corral.scan.inventory import ImageInventory
+from corral.scan.matcher import Match, keys
+from corral.store.schema import (
+    ecr_images,
+    scan_findings,
+    scan_image_keys,
+    scan_images,
+    vuln_advisories,
+    vuln_affected,
+)
+
+DONE = {"COMPLETE": "The scan was completed successfully.",
+        "ACTIVE": "Continuous scan is selected for image."}
+
+
+@dataclass(frozen=True)
+class Scan:
+    image_id: int
+    digest: str
+    account_id: str
+    region: str
+    repository_id: int
+    status: str
+    description: str
+    frequency: str
+    requested_at: datetime
+    completed_at: datetime | None
+    vuln_source_updated_at: datetime | None
+    inventory: dict | None
+    attempts: int
+
+
+def _live():
+    """Scan rows whose image still exists (image ids can be reused after a delete)."""
+    i = ecr_images.c
+    return select(scan_images).join(
+        ecr_images, and_(i.id == scan_images.c.image_id, i.digest == scan_images.c.digest))
+
+
+def get(db: Connection, image_id: int, digest: str) -> Scan | None:
+    t = scan_images.c
+    row = db.execute(select(scan_images).where(t.image_id == image_id, t.digest == digest)).first()
+    return Scan(**row._mapping) if row else None
+
+
+def pending(db: Connection, limit: int = 16) -> list[Scan]:
+    rows = db.execute(_live().where(scan_images.c.status == "PENDING")
+                      .order_by(scan_images.c.requested_at).limit(limit))
+    return [Scan(**r._mapping) for r in rows]
+
+
+def set_status(db: Connection, image_id: int, status: str, description: str,
+               now: datetime | None = None) -> None:
+    values: dict[str, Any] = {"status": status, "description": description}
+    if now is not None:
+        values["completed_at"] = now
+    db.execute(update(scan_images).where(scan_images.c.image_id == image_id).values(**values))
+
+
+def requeue_interrupted(db: Connection) -> int:
+    """Scans a crash left IN_PROGRESS start again (they are idempotent)."""
+    t = scan_images.c
+    return db.execute(update(scan_images).where(t.status == "IN_PROGRESS").values(
+        status="PENDING", attempts=t.attempts + 1)).rowcount
+
+
+def vulnerability_source_updated_at(db: Connection) -> datetime | None:
+    return db.execute(select(func.max(vuln_advisories.c.imported_at))).scalar_one_or_none()
+
+
+def record_result(db: Connection, scan: Scan, inventory: ImageInventory, matches: list[Match],
+                  now: datetime) -> tuple[int, int]:
+    """Store the inventory, its keys and the findings; returns (opened, closed)."""
+    status = "ACTIVE" if scan.frequency == "CONTINUOUS_SCAN" else "COMPLETE"
+    db.execute(update(scan_images).where(scan_images.c.image_id == scan.image_id).values(
+        status=status, description=DONE[status], completed_at=now,
+        vuln_source_updated_at=vulnerability_source_updated_at(db) or now,
+        inventory=inventory.to_json()))
+    db.execute(delete(scan_image_keys).where(scan_image_keys.c.image_id == scan.image_id))
+    rows = [{"image_id": scan.image_id, "ecosystem": e, "name": n} for e, n in keys(inventory)]
+    if rows:
+        db.execute(scan_image_keys.insert(), rows)
+    return sync_findings(db, scan, matches, now)
+
+
+def _finding_data(m: Match) -> dict[str, Any]:
+    rec = m.record
+    refs = [r.get("url") for r in rec.get("references") or () if isinstance(r, dict)]
+    advisory = next((r.get("url") for r in rec.get("references") or ()
+                     if isinstance(r, dict) and r.get("type") == "ADVISORY"), None)
+    return {
+        "package": m.package.to_json(), "ecosystem": m.ecosystem, "fixed": m.fixed,
+        "summary": rec.get("summary") or "", "details": (rec.get("details") or "")[:4000],
+        "aliases": rec.get("aliases") or [], "uri": advisory or (refs[0] if refs else
+                                                              f"https://osv.dev/vulnerability/{m.advisory_id}"),
+        "references": [u for u in refs if u][:20], "published": rec.get("published"),
+        "modified": rec.get("modified"), "severity": m.severity.label,
+        "rating": m.severity.rating,
+        "scores": [{"version": s.version, "vector": s.vector, "score": s.score}
+                   for s in m.severity.scores],
+    }
+
+
+def sync_findings(db: Connection, scan: Scan, matches: list[Match],
+                  now: datetime) -> tuple[int, int]:
+    f = scan_findings.c
+    existing = {r.key: r for r in db.execute(
+        select(f.id, f.key, f.status).where(f.image_id == scan.image_id))}
+    opened = 0
+    new_rows = []
+    for m in matches:
+        best = m.severity.best
+        values = {"severity": m.severity.label, "score": best.score if best else None,
+                  "fix_available": m.fixed is not None, "data": _finding_data(m),
+                  "last_observed_at": now}
+        row = existing.get(m.key)
+        if row is None:
+            opened += 1
+            new_rows.append({**values, "image_id": scan.image_id, "key": m.key,
+                             "advisory_id": m.advisory_id, "account_id": scan.account_id,
+                             "region": scan.region, "repository_id": scan.repository_id,
+                             "status": "ACTIVE", "package_name": m.package.name,
+                             "first_observed_at": now, "updated_at": now})
+        else:
+            if row.status != "ACTIVE":
+                opened += 1
+                values |= {"status": "ACTIVE", "updated_at": now}
+            db.execute(update(scan_findings).where(f.id == row.id).values(**values))
+    if new_rows:
+        db.execute(scan_findings.insert(), new_rows)
+    gone = [r.id for k, r in existing.items() if r.status == "ACTIVE"
+            and k not in {m.key for m in matches}]
+    if gone:
+        db.execute(update(scan_findings).where(f.id.in_(gone)).values(
+            status="CLOSED", updated_at=now))
+    return opened, len(gone)
+
+
+def stale_continuous(db: Connection, limit: int = 200) -> list[Scan]:
+    """Continuously scanned images whose matching is older than the advisories it depends
+    on: an advisory under one of their package keys, or behind one of their open findings,
+    was imported (added, changed, withdrawn) or removed since."""
+    s, k, a, v, f = (scan_images.c, scan_image_keys.c, vuln_affected.c, vuln_advisories.c,
+                     scan_findings.c)
+    by_keys = (select(k.image_id).join(scan_images, s.image_id == k.image_id)
+               .join(vuln_affected, and_(a.ecosystem == k.ecosystem, a.name == k.name))
+               .join(vuln_advisories, v.id == a.advisory_id)
+               .where(s.frequency == "CONTINUOUS_SCAN", s.status == "ACTIVE",
+                      v.imported_at > s.vuln_source_updated_at))
+    by_findings = (select(f.image_id).join(scan_images, s.image_id == f.image_id)
+                   .outerjoin(vuln_advisories, v.id == f.advisory_id)
+                   .where(s.frequency == "CONTINUOUS_SCAN", s.status == "ACTIVE",
+                          f.status == "ACTIVE",
+                          or_(v.id.is_(None), v.imported_at > s.vuln_source_updated_at)))
+    ids = {i for (i,) in db.execute(by_keys.distinct().limit(limit))}
+    ids |= {i for (i,) in db.execute(by_findings.distinct().limit(limit))}
+    if not ids:
+        return []
+    rows = db.execute(_live().where(s.image_id.in_(sorted(ids))))
+    return [Scan(**r._mapping) for r in rows]
+
+
+def rematched(db: Connection, scan: Scan, matches: list[Match], now: datetime) -> tuple[int, int]:
+    db.execute(update(scan_images).where(scan_images.c.image_id == scan.image_id).values(
+        vuln_source_updated_at=vulnerability_source_updated_at(db) or now))
+    return sync_findings(db, scan, matches, now)
+
+
+def findings(db: Connection, image_id: int, *, after_id: int = 0, limit: int = 100,
+             status: str = "ACTIVE") -> list:
+    f = scan_findings.c
+    return list(db.execute(select(scan_findings).where(
+        f.image_id == image_id, f.status == status, f.id > after_id).order_by(f.id).limit(limit)))
+
+
+def severity_counts(db: Connection, image_id: int) -> dict[str, int]:
+    f = scan_findings.c
+    return dict(db.execute(select(f.severity, func.count()).where(
+        f.image_id == image_id, f.status == "ACTIVE").group_by(f.severity)).all())
+
+
+EXPIRED = "SCAN_ELIGIBILITY_EXPIRED"
+
+
+def expire_continuous(db: Connection, pushed_before: datetime, now: datetime) -> int:
+    """Continuous monitoring ends for images pushed before the rescan window (Inspector's
+    ``rescanDuration``, default 14 days): status SCAN_ELIGIBILITY_EXPIRED, findings closed."""
+    s, i = scan_images.c, ecr_images.c
+    ids = list(db.execute(
+        select(s.image_id).join(ecr_images, and_(i.id == s.image_id, i.digest == s.digest))
+        .where(s.frequency == "CONTINUOUS_SCAN", s.status == "ACTIVE",
+               i.pushed_at < pushed_before)).scalars())
+    if not ids:
+        return 0
+    db.execute(update(scan_images).where(s.image_id.in_(ids)).values(
+        status=EXPIRED, description="The image was pushed before the rescan duration; "
+        "continuous scanning has stopped."))
+    db.execute(update(scan_findings).where(scan_findings.c.image_id.in_(ids),
+                                           scan_findings.c.status == "ACTIVE").values(
+        status="CLOSED", updated_at=now))
+    return len(ids)
+
+
+def drop_orphans(db: Connection) -> int:
+    """Forget scans of images that were deleted (lifecycle expiry, BatchDeleteImage)."""
+    s, i = scan_images.c, ecr_images.c
+    ids = list(db.execute(select(s.image_id).outerjoin(
+        ecr_images, and_(i.id == s.image_id, i.digest == s.digest)).where(i.id.is_(None))
+    ).scalars())
+    if ids:
+        db.execute(delete(scan_findings).where(scan_findings.c.image_id.in_(ids)))
+        db.execute(delete(scan_image_keys).where(scan_image_keys.c.image_id.in_(ids)))
+        db.execute(delete(scan_images).where(s.image_id.in_(ids)))
+    return len(ids)

@@ -1,0 +1,234 @@
+"""Catalogers against real package metadata (the shared vulndata inventories) and against
+layers the tests build, including whiteouts that delete packages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tarfile
+
+import pytest
+
+from corral.scan import catalogers, inventory, layers
+from corral.scan.catalogers import dpkg, npm, os_release, python, rpm
+from tests.scan import layers as build
+from tests.scan.vulndata import vulndata
+
+GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def _inventory(*layer_entries, compress="gzip", media_type=GZ):
+    docs = []
+    for i, entries in enumerate(layer_entries):
+        data = build.tar_bytes(entries, compress=compress)
+        contents = layers.read_layer(io.BytesIO(data), media_type, catalogers.wanted)
+        docs.append((f"sha256:{i:064d}", inventory.layer_inventory(contents)))
+    return inventory.merge(docs)
+
+
+@pytest.mark.parametrize("inv", ["debian-12-host", "debian-12-minbase"])
+def test_dpkg_status_of_real_debian_systems(inv):
+    root = vulndata() / "inventories" / inv
+    found = {(p.name, p.version, p.source_name, p.source_version)
+             for p in dpkg.parse("var/lib/dpkg/status", (root / "status").read_bytes())}
+    with open(root / "packages.tsv") as f:
+        rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
+    expected = {(r[0], r[1], r[3], r[4]) for r in rows if r[5].startswith("ii")}
+    assert found == expected
+    assert len(found) > 50
+
+
+def test_python_dist_info_of_real_wheels():
+    root = vulndata() / "inventories" / "python-old"
+    expected = json.loads((root / "expected.json").read_text())["inventory"]
+    for item in expected:
+        pkgs = python.parse(item["file"], (root / item["file"]).read_bytes())
+        assert [(p.name, p.version) for p in pkgs] == [(item["name"], item["version"])]
+
+
+def test_npm_package_json_of_real_packages():
+    root = vulndata() / "inventories" / "npm-old"
+    expected = json.loads((root / "expected.json").read_text())["inventory"]
+    for item in expected:
+        assert npm.matches(item["file"])
+        pkgs = npm.parse(item["file"], (root / item["file"]).read_bytes())
+        assert [(p.name, p.version) for p in pkgs] == [(item["name"], item["version"])]
+
+
+@pytest.mark.parametrize(("path", "wanted"), [
+    ("var/lib/dpkg/status", True), ("var/lib/dpkg/status.d/base", True),
+    ("var/lib/dpkg/status.d/base.md5sums", False), ("lib/apk/db/installed", True),
+    ("usr/lib/sysimage/rpm/rpmdb.sqlite", True), ("var/lib/rpm/Packages", True),
+    ("usr/lib/python3.11/site-packages/Django-2.2.dist-info/METADATA", True),
+    ("app/node_modules/lodash/package.json", True), ("app/node_modules/@babel/core/package.json", True),
+    ("app/package.json", False), ("app/node_modules/lodash/fp/package.json", False),
+    ("etc/os-release", True), ("usr/bin/python3", False),
+])
+def test_wanted_paths(path, wanted):
+    assert catalogers.wanted(path) is wanted
+
+
+@pytest.mark.parametrize(("info", "ecosystem", "platform"), [
+    ({"id": "debian", "version_id": "12"}, "Debian:12", "DEBIAN_12"),
+    ({"id": "ubuntu", "version_id": "22.04", "version": "22.04.3 LTS (Jammy Jellyfish)"},
+     "Ubuntu:22.04:LTS", "UBUNTU_22"),
+    ({"id": "ubuntu", "version_id": "23.10", "version": "23.10 (Mantic Minotaur)"},
+     "Ubuntu:23.10", "UBUNTU_23"),
+    ({"id": "alpine", "version_id": "3.19.1"}, "Alpine:v3.19", "ALPINE_3_19"),
+])
+def test_os_ecosystems(info, ecosystem, platform):
+    assert os_release.ecosystem(info) == ecosystem
+    assert os_release.platform(info) == platform
+
+
+def test_real_os_release_of_debian_12():
+    data = (vulndata() / "inventories" / "debian-12-minbase" / "os-release").read_bytes()
+    info = os_release.parse("etc/os-release", data)
+    assert os_release.ecosystem(info) == "Debian:12"
+
+
+def test_image_of_layers_with_dpkg_python_npm_and_os_symlink():
+    inv = _inventory(
+        {**build.DEBIAN_12_OS, "var/lib/dpkg/status": build.dpkg_status(
+            ("bash", "5.2.15-2+b2", None), ("libssl3", "3.0.11-1~deb12u2", "openssl"))},
+        {**build.dist_info("Django", "2.2"), **build.node_module("lodash", "4.17.15")},
+    )
+    assert inv.os_ecosystem == "Debian:12"
+    by_name = {p.name: p for p in inv.packages}
+    assert set(by_name) == {"bash", "libssl3", "Django", "lodash"}
+    assert by_name["libssl3"].source_name == "openssl"
+    assert by_name["libssl3"].source_version == "3.0.11-1~deb12u2"
+    assert by_name["bash"].layer == "sha256:" + "0" * 64
+    assert by_name["Django"].layer == "sha256:" + "0" * 63 + "1"
+
+
+def test_later_layer_whiteout_removes_a_package():
+    inv = _inventory(
+        {**build.dist_info("Django", "2.2"), **build.dist_info("idna", "2.7")},
+        {"usr/lib/python3/site-packages/.wh.Django-2.2.dist-info": b""},
+    )
+    assert [p.name for p in inv.packages] == ["idna"]
+
+
+def test_opaque_directory_hides_lower_layers_but_not_its_own_layer():
+    inv = _inventory(
+        {**build.node_module("lodash", "4.17.15"), **build.node_module("qs", "6.5.2")},
+        {"app/node_modules/.wh..wh..opq": b"", **build.node_module("qs", "6.11.0")},
+    )
+    assert [(p.name, p.version) for p in inv.packages] == [("qs", "6.11.0")]
+
+
+def test_rewritten_dpkg_status_keeps_origin_layer_and_drops_removed_packages():
+    inv = _inventory(
+        {"var/lib/dpkg/status": build.dpkg_status(("bash", "5.2", None), ("curl", "7.88", None))},
+        {"var/lib/dpkg/status": build.dpkg_status(("bash", "5.2", None), ("jq", "1.6", None))},
+    )
+    got = {p.name: p.layer[-1] for p in inv.packages}
+    assert got == {"bash": "0", "jq": "1"}
+
+
+def test_apk_origin_is_the_source_package():
+    inv = _inventory({**build.ALPINE_OS, "lib/apk/db/installed": build.apk_installed(
+        ("libcrypto1.1", "1.1.1k-r0", "openssl"), ("musl", "1.1.22-r4", "musl"))})
+    assert inv.os_ecosystem == "Alpine:v3.10"
+    assert {(p.name, p.source_name) for p in inv.packages} == {
+        ("libcrypto1.1", "openssl"), ("musl", "musl")}
+
+
+def test_zstd_and_plain_tar_layers():
+    for compress, media in (("zstd", "application/vnd.oci.image.layer.v1.tar+zstd"),
+                            ("none", "application/vnd.oci.image.layer.v1.tar")):
+        inv = _inventory(build.dist_info("idna", "2.7"), compress=compress, media_type=media)
+        assert [p.name for p in inv.packages] == ["idna"]
+
+
+def _rpm_header(tags: dict[int, str | int]) -> bytes:
+    import struct
+    index, store = b"", b""
+    for tag, value in tags.items():
+        if isinstance(value, int):
+            while len(store) % 4:
+                store += b"\0"
+            index += struct.pack(">IIiI", tag, rpm.INT32, len(store), 1)
+            store += struct.pack(">i", value)
+        else:
+            index += struct.pack(">IIiI", tag, rpm.STRING, len(store), 1)
+            store += value.encode() + b"\0"
+    return struct.pack(">II", len(tags), len(store)) + index + store
+
+
+def test_rpm_sqlite_database(tmp_path):
+    import sqlite3
+    db = tmp_path / "rpmdb.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)")
+    conn.execute("INSERT INTO Packages (blob) VALUES (?)", (_rpm_header({
+        rpm.NAME: "openssl-libs", rpm.VERSION: "3.0.7", rpm.RELEASE: "24.el9", rpm.EPOCH: 1,
+        rpm.ARCH: "x86_64", rpm.SOURCERPM: "openssl-3.0.7-24.el9.src.rpm"}),))
+    conn.commit()
+    conn.close()
+    [pkg] = rpm.parse("var/lib/rpm/rpmdb.sqlite", db.read_bytes())
+    assert (pkg.name, pkg.version, pkg.source_name, pkg.source_version, pkg.arch) == (
+        "openssl-libs", "1:3.0.7-24.el9", "openssl", "1:3.0.7-24.el9", "x86_64")
+
+
+# --- bad layers: every one ends in a LayerError with a reason, nothing is written ---------
+
+def _device() -> tarfile.TarInfo:
+    info = tarfile.TarInfo("dev/sda")
+    info.type, info.devmajor, info.devminor = tarfile.BLKTYPE, 8, 0
+    return info
+
+
+def _member(name: str, size: int = 0) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info
+
+
+BAD = [
+    pytest.param(b"\x1f\x8b\x08\x00garbage-after-gzip-magic", GZ, "not a readable", id="corrupt-gzip"),
+    pytest.param(build.tar_bytes({}, raw_members=[_member("../../etc/passwd", 4)]), GZ,
+                 "escapes the image root", id="dotdot"),
+    pytest.param(build.tar_bytes({}, raw_members=[_member("/etc/passwd", 4)]), GZ,
+                 "absolute path", id="absolute"),
+    pytest.param(build.tar_bytes({}, raw_members=[_device()]), GZ, "device node", id="device"),
+    pytest.param(build.tar_bytes({"x": b"1"}), "application/vnd.example.unknown", "unsupported layer media type",
+                 id="unknown-media-type"),
+]
+
+
+@pytest.mark.parametrize(("data", "media_type", "reason"), BAD)
+def test_bad_layers_fail_with_a_reason(data, media_type, reason):
+    with pytest.raises(layers.LayerError) as e:
+        layers.read_layer(io.BytesIO(data), media_type, catalogers.wanted)
+    assert reason in e.value.reason
+
+
+def test_unknown_media_type_is_unsupported_not_failed():
+    with pytest.raises(layers.LayerError) as e:
+        layers.read_layer(io.BytesIO(b""), "application/x-foo", catalogers.wanted)
+    assert e.value.status == "UNSUPPORTED_IMAGE"
+
+
+def test_huge_size_claim_without_data_is_a_truncated_layer():
+    header = _member("var/lib/dpkg/status", 10 * 1024**3).tobuf(tarfile.PAX_FORMAT)
+    data = __import__("gzip").compress(header + b"Package: x\n")
+    with pytest.raises(layers.LayerError) as e:
+        layers.read_layer(io.BytesIO(data), GZ, catalogers.wanted)
+    assert "truncated" in e.value.reason or "not a readable" in e.value.reason
+
+
+def test_decompression_bomb_guard():
+    data = build.tar_bytes({"big": b"\0" * (4 << 20)})
+    with pytest.raises(layers.LayerError) as e:
+        layers.read_layer(io.BytesIO(data), GZ, catalogers.wanted, max_uncompressed=1 << 20)
+    assert "decompression bomb" in e.value.reason
+
+
+def test_symlink_loop_fails_the_merge():
+    with pytest.raises(layers.LayerError) as e:
+        _inventory({"etc/os-release": ("link", "../usr/lib/os-release"),
+                    "usr/lib/os-release": ("link", "../../etc/os-release")})
+    assert "symlink loop" in e.value.reason
