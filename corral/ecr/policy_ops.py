@@ -61,7 +61,7 @@ class RepositoryPolicyOperations:
         ctx.db.execute(delete(ecr_repository_policies).where(
             t.account_id == repo.account_id, t.region == repo.region, t.name == repo.name))
         ctx.db.execute(ecr_repository_policies.insert().values(**key, policy=text))
-        entities.changed()
+        entities.changed(ctx.db)
         return {"registryId": repo.account_id, "repositoryName": repo.name, "policyText": text}
 
     @acts_on(repository_arn)
@@ -81,7 +81,7 @@ class RepositoryPolicyOperations:
         t = ecr_repository_policies.c
         ctx.db.execute(delete(ecr_repository_policies).where(
             t.account_id == repo.account_id, t.region == repo.region, t.name == repo.name))
-        entities.changed()
+        entities.changed(ctx.db)
         return {"registryId": repo.account_id, "repositoryName": repo.name, "policyText": text}
 
     def drop_repository_policy(self, ctx: RequestContext, repo) -> None:
@@ -89,4 +89,4 @@ class RepositoryPolicyOperations:
         t = ecr_repository_policies.c
         ctx.db.execute(delete(ecr_repository_policies).where(
             t.account_id == repo.account_id, t.region == repo.region, t.name == repo.name))
-        entities.changed()
+        entities.changed(ctx.db)

@@ -37,16 +37,12 @@ class UnsupportedImageTypeException(EcrError):
     code = "UnsupportedImageTypeException"
 
 
-def _registry_arn(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
-    return [f"arn:aws:ecr:{ctx.region}:{ctx.account_id}:registry/{ctx.account_id}"]
-
-
 class ScanOperations:
     """Mixed into the ECR provider (which supplies ``_repo`` and ``_lookup_or_raise``)."""
 
     # --- registry configuration --------------------------------------------------------------
 
-    @acts_on(_registry_arn)
+    # no resource type in IAM's service authorization reference: Resource "*"
     def put_registry_scanning_configuration(self, ctx: RequestContext,
                                             params: dict[str, Any]) -> dict:
         current = scanning.get_config(ctx.db, ctx.account_id, ctx.region)
@@ -67,7 +63,7 @@ class ScanOperations:
         scanning.put_config(ctx.db, ctx.account_id, ctx.region, config, datetime.now(UTC))
         return {"registryScanningConfiguration": config.view()}
 
-    @acts_on(_registry_arn)
+    # no resource type in IAM's service authorization reference: Resource "*"
     def get_registry_scanning_configuration(self, ctx: RequestContext,
                                             params: dict[str, Any]) -> dict:
         config = scanning.get_config(ctx.db, ctx.account_id, ctx.region)
@@ -139,14 +135,14 @@ class ScanOperations:
             "imageId": _image_id(image.digest, ident.get("imageTag")),
             "imageScanStatus": {"status": _visible_status(scan), "description": scan.description},
         }
-        if scan.status not in ("COMPLETE", "ACTIVE"):
-            return out
         try:
             cursor = pagination.decode(params.get("nextToken"), after=int) or {"after": 0}
         except ValueError:
             raise InvalidParameterException(
                 "Invalid parameter at 'nextToken' failed to satisfy constraint: 'must be a "
                 "token returned by a previous DescribeImageScanFindings call'") from None
+        if scan.status not in ("COMPLETE", "ACTIVE"):
+            return out
         limit = params.get("maxResults", 100)
         rows = state.findings(ctx.db, image.id, after_id=cursor["after"], limit=limit + 1)
         counts = {views.basic_severity(k): v for k, v in state.severity_counts(ctx.db, image.id).items()}

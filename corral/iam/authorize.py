@@ -1,10 +1,9 @@
 """The authorization hook every operation passes through.
 
 The gateway calls ``authorize(ctx, action, resources)`` with the operation's IAM action
-(``ecr:CreateRepository``) and the ARNs it acts on, before the operation runs. Until IAM policy
-evaluation lands, every authenticated principal may act in its own account; a resource in
-another account needs a resource-based policy, which nothing can grant yet, so it is denied —
-accounts stay namespaces.
+(``ecr:CreateRepository``) and the ARNs it acts on, before the operation runs. Corral's
+authorizer is ``corral.iam.enforce.PolicyAuthorizer`` (IAM policy evaluation);
+``OwnAccountAuthorizer`` remains as the minimal one (own account only) for embedding and tests.
 """
 
 from __future__ import annotations

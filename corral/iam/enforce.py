@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,13 +27,14 @@ from sqlalchemy import Connection, select
 
 from corral.aws import arns
 from corral.aws.context import Principal, RequestContext
+from corral.aws.errors import AccessDenied, AccessDeniedException
 from corral.iam import entities
 from corral.iam import evaluator as ev
 from corral.iam import policy as pol
 from corral.iam.authorize import access_denied
 from corral.store import Store
 from corral.store import tags as tag_store
-from corral.store.schema import ecr_repository_policies, iam_roles
+from corral.store.schema import access_keys, ecr_repository_policies, iam_roles
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Bundle:
     session: list[ev.Named] | None = None
     context: dict[str, ev.ContextValue] = field(default_factory=dict)
     needs_resource_tags: bool = False
+    expires_at: datetime | None = None  # temporary credentials: registry tokens die with them
 
 
 def _named(docs: list[entities.PolicyDoc], kind: str = "identity") -> list[ev.Named]:
@@ -70,6 +72,14 @@ def _role_of_session(role_arn: str) -> tuple[str, str]:
 
 def load_bundle(db: Connection, principal: Principal) -> Bundle:
     """The policies and principal context keys of an authenticated caller."""
+    bundle = _load_bundle(db, principal)
+    if principal.access_key_id and principal.type != "Account":
+        bundle.expires_at = db.execute(select(access_keys.c.expires_at).where(
+            access_keys.c.access_key_id == principal.access_key_id)).scalar()
+    return bundle
+
+
+def _load_bundle(db: Connection, principal: Principal) -> Bundle:
     account = principal.account_id
     ctx: dict[str, ev.ContextValue] = {
         "aws:principalarn": principal.arn, "aws:principalaccount": account,
@@ -129,6 +139,13 @@ def _finish(bundle: Bundle) -> None:
                                      (bundle.identity, bundle.boundary, bundle.session))
 
 
+# Actions AWS also authorizes for some requests (Service Authorization Reference, "dependent
+# actions"): CreateRepository with tags needs ecr:TagResource too.
+DEPENDENT_ACTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
+    "ecr:CreateRepository": ("ecr:TagResource", lambda params: bool(params.get("tags"))),
+}
+
+
 @functools.lru_cache(maxsize=4)
 def _times(epoch: int) -> tuple[str, str]:
     """aws:CurrentTime and aws:EpochTime of a second (formatted once per second)."""
@@ -162,12 +179,21 @@ class PolicyAuthorizer:
         self._lock = threading.Lock()
 
     @contextmanager
-    def _db(self, ctx: RequestContext) -> Iterator[Connection]:
+    def _db(self, ctx: RequestContext) -> Iterator[Callable[[], Connection]]:
+        """The request's transaction, or a read transaction opened only if a cache misses
+        (registry requests arrive without one)."""
         if ctx.db is not None:
-            yield ctx.db
-        else:
-            with self.store.transaction(write=False) as db:
-                yield db
+            yield lambda: ctx.db
+            return
+        with ExitStack() as stack:
+            opened: list[Connection] = []
+
+            def get() -> Connection:
+                if not opened:
+                    opened.append(stack.enter_context(self.store.transaction(write=False)))
+                return opened[0]
+
+            yield get
 
     def _fresh(self) -> None:
         gen = entities.GENERATION.value
@@ -177,15 +203,15 @@ class PolicyAuthorizer:
                 self._repo_policies.clear()
                 self._generation = gen
 
-    def bundle(self, db: Connection, principal: Principal) -> Bundle:
+    def bundle(self, db: Connection | Callable[[], Connection], principal: Principal) -> Bundle:
         key = (principal.access_key_id, principal.arn)
         found = self._bundles.get(key)
         if found is None:
-            found = load_bundle(db, principal)
+            found = load_bundle(db() if callable(db) else db, principal)
             self._bundles[key] = found
         return found
 
-    def resource_policy(self, db: Connection, resource: str) -> ev.Named | None:
+    def resource_policy(self, db: Callable[[], Connection], resource: str) -> ev.Named | None:
         """The resource-based policy of an ECR repository ARN (None for anything else)."""
         if not resource.startswith("arn:aws:ecr:") or "*" in resource:
             return None
@@ -195,7 +221,7 @@ class PolicyAuthorizer:
         named = None
         if arn is not None and arn.resource_type == "repository":
             t = ecr_repository_policies.c
-            text = db.execute(select(t.policy).where(
+            text = db().execute(select(t.policy).where(
                 t.account_id == arn.account, t.region == arn.region,
                 t.name == arn.resource_id)).scalar()
             if text:
@@ -206,7 +232,8 @@ class PolicyAuthorizer:
         self._repo_policies[resource] = named
         return named
 
-    def context(self, ctx: RequestContext, bundle: Bundle, db: Connection, resource: str,
+    def context(self, ctx: RequestContext, bundle: Bundle, db: Callable[[], Connection],
+                resource: str,
                 resource_policy: ev.Named | None, now: datetime) -> dict[str, ev.ContextValue]:
         out = dict(bundle.context)
         out["aws:currenttime"], out["aws:epochtime"] = _times(int(now.timestamp()))
@@ -223,14 +250,14 @@ class PolicyAuthorizer:
                 bundle.needs_resource_tags or _uses_resource_tags(
                     [resource_policy] if resource_policy else None)):
             service = resource.split(":", 3)[2]
-            for k, v in tag_store.get(db, resource).items():
+            for k, v in tag_store.get(db(), resource).items():
                 out[f"aws:resourcetag/{k.lower()}"] = v
                 out[f"{service}:resourcetag/{k.lower()}"] = v
         out.update(ctx.extras.get("context_keys") or {})
         return out
 
     def decide(self, ctx: RequestContext, action: str, resource: str,
-               db: Connection) -> ev.Decision:
+               db: Callable[[], Connection]) -> ev.Decision:
         self._fresh()
         bundle = self.bundle(db, ctx.principal)
         res_policy = self.resource_policy(db, resource)
@@ -245,13 +272,31 @@ class PolicyAuthorizer:
         return ev.evaluate(req, bundle.identity, boundary=bundle.boundary,
                            session=bundle.session, resource=res_policy)
 
+    def _check_expiry(self, ctx: RequestContext, db) -> None:
+        """A registry token obtained with temporary credentials ends with them (API calls are
+        refused earlier, by authentication)."""
+        self._fresh()
+        expires = self.bundle(db, ctx.principal).expires_at
+        if expires is not None and expires <= datetime.now(UTC):
+            cls = AccessDenied if ctx.extras.get("protocol") == "query" else AccessDeniedException
+            raise cls("The security token included in the request is expired")
+
     def authorize(self, ctx: RequestContext, action: str, resources: list[str]) -> None:
         with self._db(ctx) as db:
-            for resource in resources:
+            if resources:
+                self._check_expiry(ctx, db)
+            actions = [action]
+            dependent = DEPENDENT_ACTIONS.get(action)
+            if dependent is not None and dependent[1](ctx.extras.get("params") or {}):
+                actions.append(dependent[0])
+            for action, resource in ((a, r) for a in actions for r in resources):
                 decision = self.decide(ctx, action, resource, db)
                 if not decision.allowed:
-                    raise access_denied(ctx, action, resource, decision.why(action),
+                    err = access_denied(ctx, action, resource, decision.why(action),
                                         query_protocol=ctx.extras.get("protocol") == "query")
+                    if ctx.extras.get("protocol") == "rest-json":
+                        err.status = 403  # Inspector2 and other REST-JSON services
+                    raise err
 
 
 def role_row(db: Connection, role_arn: str):

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, event, select
 
 from corral.iam import managed
 from corral.store.schema import (
@@ -44,9 +44,13 @@ class _Generation:
 GENERATION = _Generation()
 
 
-def changed() -> None:
-    """Call on every IAM/STS/repository-policy write: cached decisions inputs are stale."""
+def changed(db: Connection | None = None) -> None:
+    """Call on every IAM/STS/repository-policy write: cached decision inputs are stale. Bumps
+    now and again when ``db``'s transaction commits, so a request that read the old state
+    between the two cannot keep it cached."""
     GENERATION.bump()
+    if db is not None:
+        event.listen(db, "commit", lambda _conn: GENERATION.bump(), once=True)
 
 
 def unique_id(prefix: str) -> str:

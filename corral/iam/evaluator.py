@@ -385,6 +385,24 @@ def _any_value(op: Operator, values: Sequence[str], request_value: str, vctx) ->
 
 
 def _condition(c: Condition, ctx: Mapping[str, ContextValue], variables: bool) -> bool:
+    """One operator/key pair; memoized on (condition, request value) unless it holds policy
+    variables (then it depends on the whole context)."""
+    if variables and OPERATORS[c.base].variables and _has_variables(c):
+        return _condition_in(c, ctx, variables)
+    return _condition_static(c, ctx.get(c.key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _has_variables(c: Condition) -> bool:
+    return any("${" in v for v in c.values)
+
+
+@functools.lru_cache(maxsize=65536)
+def _condition_static(c: Condition, value: ContextValue | None) -> bool:
+    return _condition_in(c, {} if value is None else {c.key: value}, False)
+
+
+def _condition_in(c: Condition, ctx: Mapping[str, ContextValue], variables: bool) -> bool:
     """One operator/key pair. Missing key: positive operators false, negated true, IfExists
     true, Null compares presence; set operators: ForAllValues is true on a missing or empty
     key, ForAnyValue false (reference_policies_multi-value-conditions)."""

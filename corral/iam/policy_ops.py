@@ -161,7 +161,7 @@ class PolicyOperations:
             policy_arn=policy_arn, version_id="v1", document=params["PolicyDocument"],
             created_at=now))
         tag_store.put(ctx.db, policy_arn, {t["Key"]: t["Value"] for t in params.get("Tags") or []})
-        entities.changed()
+        entities.changed(ctx.db)
         return {"Policy": self._policy_view(ctx, self._customer_policy(ctx, policy_arn))}
 
     @acts_on(_policy_arn)
@@ -180,7 +180,7 @@ class PolicyOperations:
             iam_policy_versions.c.policy_arn == row.arn))
         ctx.db.execute(delete(iam_policies).where(iam_policies.c.arn == row.arn))
         tag_store.remove(ctx.db, row.arn, list(tag_store.get(ctx.db, row.arn)))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     def list_policies(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
@@ -226,7 +226,7 @@ class PolicyOperations:
         if params.get("SetAsDefault"):
             values["default_version"] = version
         ctx.db.execute(iam_policies.update().where(iam_policies.c.arn == row.arn).values(**values))
-        entities.changed()
+        entities.changed(ctx.db)
         return {"PolicyVersion": {"VersionId": version, "CreateDate": now,
                                   "IsDefaultVersion": bool(params.get("SetAsDefault"))}}
 
@@ -272,7 +272,7 @@ class PolicyOperations:
         if not gone:
             raise NoSuchEntity(f"Policy {row.arn} version {params['VersionId']} does not exist "
                                "or is not attachable.")
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(_policy_arn)
@@ -283,7 +283,7 @@ class PolicyOperations:
                                "or is not attachable.")
         ctx.db.execute(iam_policies.update().where(iam_policies.c.arn == row.arn).values(
             default_version=params["VersionId"], updated_at=datetime.now(UTC)))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     # --- inline policies -------------------------------------------------------------------
@@ -299,7 +299,7 @@ class PolicyOperations:
                                                            for k, v in key.items())))
         ctx.db.execute(iam_inline_policies.insert().values(**key,
                                                            document=params["PolicyDocument"]))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     def _inline_row(self, ctx, kind: str, params: dict[str, Any]):
@@ -325,7 +325,7 @@ class PolicyOperations:
         ctx.db.execute(delete(iam_inline_policies).where(
             t.account_id == ctx.account_id, t.kind == kind, t.owner == row.owner,
             t.name == row.name))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     def _list_inline(self, ctx, kind: str, params: dict[str, Any]) -> dict:
@@ -402,7 +402,7 @@ class PolicyOperations:
                                 f"{MAX_ATTACHED}")
         ctx.db.execute(iam_attachments.insert().values(
             account_id=ctx.account_id, kind=kind, owner=owner, policy_arn=params["PolicyArn"]))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     def _detach(self, ctx, kind: str, params: dict[str, Any]) -> dict:
@@ -414,7 +414,7 @@ class PolicyOperations:
             a.policy_arn == params["PolicyArn"])).rowcount
         if not gone:
             raise NoSuchEntity(f"Policy {params['PolicyArn']} was not found.")
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     def _list_attached(self, ctx, kind: str, params: dict[str, Any]) -> dict:
@@ -495,7 +495,7 @@ class PolicyOperations:
         table = iam_users if kind == "user" else iam_roles
         ctx.db.execute(table.update().where(table.c.account_id == ctx.account_id,
                                             table.c.name == owner).values(boundary_arn=boundary))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     def _delete_boundary(self, ctx, kind: str, params: dict[str, Any]) -> dict:
@@ -504,7 +504,7 @@ class PolicyOperations:
         table = iam_users if kind == "user" else iam_roles
         ctx.db.execute(table.update().where(table.c.account_id == ctx.account_id,
                                             table.c.name == owner).values(boundary_arn=None))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(user_arn)

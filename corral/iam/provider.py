@@ -19,7 +19,6 @@ from sqlalchemy import delete, event, func, select
 
 from corral.aws.context import RequestContext
 from corral.aws.provider import Provider, acts_on
-from corral.aws.validate import Violation
 from corral.iam import entities
 from corral.iam.credentials import Credentials
 from corral.iam.errors import (
@@ -84,10 +83,6 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
     def __init__(self, credentials: Credentials):
         self.credentials = credentials
 
-    def validation_error(self, found: list[Violation]):
-        from corral.aws.validate import default_validation_error
-        return default_validation_error(found)
-
     # --- views -----------------------------------------------------------------------------
 
     def _user_view(self, ctx, row, *, tags: bool = True) -> dict[str, Any]:
@@ -141,7 +136,7 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
             boundary_arn=boundary))
         row = entities.user(ctx.db, ctx.account_id, name)
         tag_store.put(ctx.db, entities.arn(ctx.account_id, "user", row.path, name), _tags(params))
-        entities.changed()
+        entities.changed(ctx.db)
         return {"User": self._user_view(ctx, row)}
 
     def _user(self, ctx, name: str):
@@ -176,14 +171,32 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
     def update_user(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         row = self._user(ctx, params["UserName"])
         new_name = params.get("NewUserName") or row.name
-        if new_name != row.name:
-            if entities.user(ctx.db, ctx.account_id, new_name) is not None:
-                raise EntityAlreadyExists(f"User with name {new_name} already exists.")
-            raise InvalidInput("Corral does not rename users yet; create a new user.")
+        new_path = params.get("NewPath") or row.path
+        if new_name != row.name and entities.user(ctx.db, ctx.account_id, new_name) is not None:
+            raise EntityAlreadyExists(f"User with name {new_name} already exists.")
+        acct = ctx.account_id
+        old_arn = entities.arn(acct, "user", row.path, row.name)
+        new_arn = entities.arn(acct, "user", new_path, new_name)
         ctx.db.execute(iam_users.update().where(
-            iam_users.c.account_id == ctx.account_id, iam_users.c.name == row.name).values(
-            path=params.get("NewPath") or row.path))
-        entities.changed()
+            iam_users.c.account_id == acct, iam_users.c.name == row.name).values(
+            name=new_name, path=new_path))
+        # Everything that names the user follows it: keys, groups, policies, tags.
+        for table, column in ((iam_group_members, "user_name"), (iam_inline_policies, "owner"),
+                              (iam_attachments, "owner")):
+            cond = [table.c.account_id == acct, getattr(table.c, column) == row.name]
+            if column == "owner":
+                cond.append(table.c.kind == "user")
+            ctx.db.execute(table.update().where(*cond).values({column: new_name}))
+        k = access_keys.c
+        for key_id in ctx.db.execute(select(k.access_key_id).where(
+                k.principal_arn == old_arn)).scalars():
+            self._forget_after_commit(ctx, key_id)
+        ctx.db.execute(access_keys.update().where(k.principal_arn == old_arn).values(
+            principal_arn=new_arn))
+        tags = tag_store.get(ctx.db, old_arn)
+        tag_store.remove(ctx.db, old_arn, list(tags))
+        tag_store.put(ctx.db, new_arn, tags)
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(_user_or_caller_arn)
@@ -207,7 +220,7 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
         ctx.db.execute(delete(iam_users).where(iam_users.c.account_id == ctx.account_id,
                                                iam_users.c.name == row.name))
         tag_store.remove(ctx.db, user_arn, list(tag_store.get(ctx.db, user_arn)))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     # --- groups ----------------------------------------------------------------------------
@@ -220,7 +233,7 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
         ctx.db.execute(iam_groups.insert().values(
             account_id=ctx.account_id, name=name, path=params.get("Path") or "/",
             unique_id=entities.unique_id("AGPA"), created_at=datetime.now(UTC)))
-        entities.changed()
+        entities.changed(ctx.db)
         return {"Group": self._group_view(entities.group(ctx.db, ctx.account_id, name))}
 
     def _group(self, ctx, name: str):
@@ -263,7 +276,7 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
             raise DeleteConflict("Cannot delete entity, must delete policies first.")
         ctx.db.execute(delete(iam_groups).where(iam_groups.c.account_id == ctx.account_id,
                                                 iam_groups.c.name == row.name))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(group_arn)
@@ -276,7 +289,7 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
             raise LimitExceeded(f"Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}")
         ctx.db.execute(iam_group_members.insert().values(
             account_id=ctx.account_id, group_name=group.name, user_name=user.name))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(group_arn)
@@ -289,7 +302,7 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
         if not gone:
             raise NoSuchEntity(f"The user with name {user.name} cannot be found in group "
                                f"{group.name}.")
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(_user_or_caller_arn)
@@ -318,7 +331,7 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
             boundary_arn=boundary))
         row = entities.role(ctx.db, ctx.account_id, name)
         tag_store.put(ctx.db, entities.arn(ctx.account_id, "role", row.path, name), _tags(params))
-        entities.changed()
+        entities.changed(ctx.db)
         return {"Role": self._role_view(ctx, row)}
 
     def _role(self, ctx, name: str):
@@ -351,7 +364,7 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
             ctx.db.execute(iam_roles.update().where(
                 iam_roles.c.account_id == ctx.account_id, iam_roles.c.name == row.name)
                 .values(**values))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(role_arn)
@@ -361,7 +374,7 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
         ctx.db.execute(iam_roles.update().where(
             iam_roles.c.account_id == ctx.account_id, iam_roles.c.name == row.name)
             .values(trust_policy=params["PolicyDocument"]))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(role_arn)
@@ -378,7 +391,7 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
                                                iam_roles.c.name == row.name))
         role = entities.arn(ctx.account_id, "role", row.path, row.name)
         tag_store.remove(ctx.db, role, list(tag_store.get(ctx.db, role)))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     # --- tags ------------------------------------------------------------------------------
@@ -390,13 +403,13 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
     @acts_on(role_arn)
     def tag_role(self, ctx, params):
         tag_store.put(ctx.db, self._tagged(ctx, "role", params["RoleName"]), _tags(params))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(role_arn)
     def untag_role(self, ctx, params):
         tag_store.remove(ctx.db, self._tagged(ctx, "role", params["RoleName"]), params["TagKeys"])
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(role_arn)
@@ -407,13 +420,13 @@ class IamProvider(SimulationOperations, PolicyOperations, Provider):
     @acts_on(_user_or_caller_arn)
     def tag_user(self, ctx, params):
         tag_store.put(ctx.db, self._tagged(ctx, "user", params["UserName"]), _tags(params))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(_user_or_caller_arn)
     def untag_user(self, ctx, params):
         tag_store.remove(ctx.db, self._tagged(ctx, "user", params["UserName"]), params["TagKeys"])
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
     @acts_on(_user_or_caller_arn)

@@ -276,7 +276,7 @@ class SimulationOperations:
             thumbprints=params.get("ThumbprintList") or [], created_at=datetime.now(UTC)))
         tags = {t["Key"]: t["Value"] for t in params.get("Tags") or []}
         tag_store.put(ctx.db, arn, tags)
-        entities.changed()
+        entities.changed(ctx.db)
         out: dict[str, Any] = {"OpenIDConnectProviderArn": arn}
         if tags:
             out["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
@@ -310,7 +310,7 @@ class SimulationOperations:
     def delete_open_id_connect_provider(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         row = self._oidc(ctx, params["OpenIDConnectProviderArn"])
         ctx.db.execute(delete(iam_oidc_providers).where(iam_oidc_providers.c.arn == row.arn))
-        entities.changed()
+        entities.changed(ctx.db)
         return {}
 
 

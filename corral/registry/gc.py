@@ -120,8 +120,13 @@ class GarbageCollector:
     # --- uploads -------------------------------------------------------------------------
 
     def _last_activity(self, upload_id: str, created: float) -> float:
-        info = self.driver.stat(upload_path(upload_id))
-        return max(created, info.mtime) if info else created
+        """The newest of: the row's creation, the upload file's and its directory's mtime
+        (a directory without its file yet is an upload being started right now)."""
+        data = upload_path(upload_id)
+        times = [created] + [info.mtime for info in (self.driver.stat(data),
+                                                     self.driver.stat(data.rsplit("/", 1)[0]))
+                             if info is not None]
+        return max(times)
 
     def _cancel_stale_uploads(self, cutoff: float) -> int:
         t = registry_uploads.c
@@ -138,7 +143,7 @@ class GarbageCollector:
                 self.blobs.cancel(upload_id)
                 cancelled += 1
         for upload_id in self._upload_dirs():  # files whose row never committed (crash)
-            if upload_id not in known and self._last_activity(upload_id, 0) < cutoff:
+            if upload_id not in known and 0 < self._last_activity(upload_id, 0) < cutoff:
                 self.blobs.cancel(upload_id)
                 cancelled += 1
         return cancelled

@@ -186,6 +186,23 @@ class Lookup:
         self.db = db
         self._cache: dict[tuple[str, str], list[dict]] = {}
 
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Load the records of many keys in a few queries (an image has ~100-1,000)."""
+        by_eco: dict[str, list[str]] = {}
+        for eco, name in keys:
+            if (eco, name) not in self._cache:
+                by_eco.setdefault(eco, []).append(name)
+                self._cache[(eco, name)] = []
+        a, t = vuln_affected.c, vuln_advisories.c
+        for eco, names in by_eco.items():
+            for start in range(0, len(names), CHUNK):
+                rows = self.db.execute(
+                    select(a.name, t.record).join(vuln_affected, a.advisory_id == t.id)
+                    .where(a.ecosystem == eco, a.name.in_(names[start:start + CHUNK]),
+                           t.withdrawn.is_(False)))
+                for name, record in rows:
+                    self._cache[(eco, name)].append(record)
+
     def __call__(self, ecosystem: str, name: str) -> list[dict]:
         key = (ecosystem, name)
         if key not in self._cache:

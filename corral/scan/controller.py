@@ -9,7 +9,7 @@ advisories it depends on — so events only make it prompt, and a restart loses 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from corral.controller import Controller
 from corral.scan import state
@@ -18,19 +18,16 @@ from corral.scan.scanner import Scanner
 from corral.store import Store
 
 log = logging.getLogger("corral.scan")
-RESCAN_DURATION = timedelta(days=14)  # Inspector's default ECR rescanDuration (DAYS_14)
 
 
 class ScanController(Controller):
     name = "scanner"
     interval = 30.0
 
-    def __init__(self, store: Store, scanner: Scanner,
-                 rescan_duration: timedelta | None = RESCAN_DURATION):
+    def __init__(self, store: Store, scanner: Scanner):
         super().__init__()
         self.store = store
         self.scanner = scanner
-        self.rescan_duration = rescan_duration  # None: LIFETIME
         self._started = False
 
     def reconcile(self) -> None:
@@ -47,16 +44,14 @@ class ScanController(Controller):
                 break
             for scan in queued:
                 self._scan(scan)
-        if self.rescan_duration is not None:
-            now = datetime.now(UTC)
-            with self.store.transaction() as db:
-                expired = state.expire_continuous(db, now - self.rescan_duration, now)
-            if expired:
-                log.info("continuous scanning expired for %d images", expired)
+        with self.store.transaction() as db:
+            expired = state.expire_continuous(db, datetime.now(UTC))
+        if expired:
+            log.info("continuous scanning expired for %d images", expired)
         with self.store.transaction(write=False) as db:
             stale = state.stale_continuous(db)
-        for scan in stale:
-            opened, closed = self.scanner.rematch(scan)
+        for scan, scope in stale:
+            opened, closed = self.scanner.rematch(scan, scope)
             if opened or closed:
                 log.info("re-scan of %s: %d findings opened, %d closed", scan.digest,
                          opened, closed)

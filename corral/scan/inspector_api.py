@@ -26,21 +26,23 @@ from corral.aws.provider import Provider, writes
 from corral.config import Settings
 from corral.ecr import images, scanning
 from corral.ecr.repositories import Repository
-from corral.scan import sbom, views
+from corral.scan import sbom, state, views
 from corral.scan.inventory import ImageInventory
 from corral.store.schema import (
     ecr_images,
     ecr_repositories,
     inspector_accounts,
+    inspector_configuration,
     scan_findings,
     scan_images,
 )
 
 ResourceNotFoundException = error_class("ResourceNotFoundException", 404)
 RESOURCE_TYPES = ("EC2", "ECR", "LAMBDA", "LAMBDA_CODE", "CODE_REPOSITORY")
+AGGREGATIONS = ("PACKAGE", "REPOSITORY", "AWS_ECR_CONTAINER", "TITLE", "FINDING_TYPE", "ACCOUNT",
+                "IMAGE_LAYER")
 STATE_KEYS = {"EC2": "ec2", "ECR": "ecr", "LAMBDA": "lambda", "LAMBDA_CODE": "lambdaCode",
               "CODE_REPOSITORY": "codeRepository"}
-RESCAN_WINDOW = timedelta(days=14)  # Inspector's default ECR push-date rescan duration
 SEVERITY_RANK = {"INFORMATIONAL": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4,
                  "UNTRIAGED": -1}
 
@@ -159,7 +161,7 @@ class Inspector2Provider(Provider):
         rows = ctx.db.execute(select(ecr_repositories, ecr_images.c.id.label("image_id"))
                               .join(ecr_images, i.repository_id == r.id)
                               .where(r.account_id == ctx.account_id, r.region == ctx.region,
-                                     i.pushed_at >= now - RESCAN_WINDOW))
+                                     i.pushed_at >= _cutoff(ctx, now)))
         for row in rows.all():
             repo = Repository(*[row._mapping[c.name] for c in ecr_repositories.columns])
             freq = scanning.frequency(config, repo.name, repo.scan_on_push)
@@ -182,8 +184,31 @@ class Inspector2Provider(Provider):
         return {"accounts": [self._account_view(ctx, nested=True)], "failedAccounts": failed}
 
     def get_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
-        return {"ecrConfiguration": {"rescanDurationState": {
-            "rescanDuration": "DAYS_14", "status": "SUCCESS", "updatedAt": _now()}}}
+        c = inspector_configuration.c
+        row = ctx.db.execute(select(inspector_configuration).where(
+            c.account_id == ctx.account_id, c.region == ctx.region)).first()
+        rescan = {"rescanDuration": row.rescan_duration if row else state.DEFAULT_RESCAN,
+                  "status": "SUCCESS", "updatedAt": row.updated_at if row else _now()}
+        if row and row.pull_date_rescan_duration:
+            rescan["pullDateRescanDuration"] = row.pull_date_rescan_duration
+        if row and row.pull_date_rescan_mode:
+            rescan["pullDateRescanMode"] = row.pull_date_rescan_mode
+        return {"ecrConfiguration": {"rescanDurationState": rescan}}
+
+    def update_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
+        """The ECR rescan window: images pushed before it stop being re-scanned at the next
+        controller pass (SCAN_ELIGIBILITY_EXPIRED); already expired images stay expired."""
+        ecr = params.get("ecrConfiguration")
+        if not ecr:
+            return {}
+        c = inspector_configuration.c
+        ctx.db.execute(inspector_configuration.delete().where(
+            c.account_id == ctx.account_id, c.region == ctx.region))
+        ctx.db.execute(inspector_configuration.insert().values(
+            account_id=ctx.account_id, region=ctx.region, rescan_duration=ecr["rescanDuration"],
+            pull_date_rescan_duration=ecr.get("pullDateRescanDuration"),
+            pull_date_rescan_mode=ecr.get("pullDateRescanMode"), updated_at=_now()))
+        return {}
 
     # --- findings --------------------------------------------------------------------------
 
@@ -266,6 +291,9 @@ class Inspector2Provider(Provider):
 
     def list_finding_aggregations(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         kind = params["aggregationType"]
+        if kind not in AGGREGATIONS:
+            raise ValidationException(f"aggregationType {kind} is not supported by Corral; it "
+                                      "supports " + ", ".join(AGGREGATIONS))
         active = [(r, ref) for r, ref in self._findings(ctx) if r.status == "ACTIVE"]
         groups: dict[tuple, list] = {}
         for row, ref in active:
@@ -278,11 +306,7 @@ class Inspector2Provider(Provider):
                 "ACCOUNT": (row.account_id,),
                 "IMAGE_LAYER": (row.data["package"].get("layer", ""), ref.repository,
                                 ref.digest),
-            }.get(kind)
-            if key is None:
-                raise ValidationException(f"aggregationType {kind} is not supported by Corral; "
-                                          "it supports PACKAGE, REPOSITORY, AWS_ECR_CONTAINER, "
-                                          "TITLE, FINDING_TYPE, ACCOUNT, IMAGE_LAYER")
+            }[kind]
             groups.setdefault(key, []).append((row, ref))
         responses = [self._aggregation(kind, key, items, ctx) for key, items in sorted(groups.items())]
         page, token = _page(responses, params, "ListFindingAggregations")
@@ -334,11 +358,12 @@ class Inspector2Provider(Provider):
             .where(r.account_id == ctx.account_id, r.region == ctx.region).order_by(i.id)).all()
         tags = images.tags_of(ctx.db, [row.id for row in rows])
         now = _now()
+        window = _window(ctx)
         fc = params.get("filterCriteria") or {}
         out = []
         for row in rows:
             freq = scanning.frequency(config, row.name, row.scan_on_push)
-            code, reason = _coverage_status(config.scan_type, freq, row, now)
+            code, reason = _coverage_status(config.scan_type, freq, row, now, window)
             item = {
                 "resourceType": "AWS_ECR_CONTAINER_IMAGE", "accountId": ctx.account_id,
                 "resourceId": f"arn:aws:ecr:{ctx.region}:{ctx.account_id}:repository/"
@@ -420,7 +445,19 @@ class Inspector2Provider(Provider):
                                      "filterCriteria")}
 
 
-def _coverage_status(scan_type: str, freq: str | None, row, now: datetime) -> tuple[str, str]:
+def _cutoff(ctx: RequestContext, now: datetime) -> datetime:
+    """Images pushed before this are outside the rescan window (LIFETIME: none are)."""
+    days = state.rescan_days(ctx.db, ctx.account_id, ctx.region)
+    return datetime(1970, 1, 1, tzinfo=UTC) if days is None else now - timedelta(days=days)
+
+
+def _window(ctx: RequestContext) -> timedelta:
+    days = state.rescan_days(ctx.db, ctx.account_id, ctx.region)
+    return timedelta.max if days is None else timedelta(days=days)
+
+
+def _coverage_status(scan_type: str, freq: str | None, row, now: datetime,
+                     window: timedelta) -> tuple[str, str]:
     if scan_type != "ENHANCED" or freq is None:
         return "INACTIVE", "SCAN_FREQUENCY_MANUAL" if freq == "MANUAL" else "NO_RESOURCES_FOUND"
     if row.status is None or row.status in ("PENDING",):
@@ -431,7 +468,7 @@ def _coverage_status(scan_type: str, freq: str | None, row, now: datetime) -> tu
         return "INACTIVE", "UNSUPPORTED_MEDIA_TYPE"
     if row.status == "FAILED":
         return "INACTIVE", "INTERNAL_ERROR"
-    if row.status == "SCAN_ELIGIBILITY_EXPIRED" or now - row.pushed_at > RESCAN_WINDOW:
+    if row.status == "SCAN_ELIGIBILITY_EXPIRED" or now - row.pushed_at > window:
         return "INACTIVE", "SCAN_ELIGIBILITY_EXPIRED"
     return "ACTIVE", "SUCCESSFUL" if freq == "CONTINUOUS_SCAN" else "SCAN_FREQUENCY_SCAN_ON_PUSH"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.scan import catalogers
-from corral.scan.catalogers import os_release
+from corral.scan.catalogers import gobinary, os_release
 from corral.scan.layers import LayerContents, LayerError
 from corral.scan.packages import LANGUAGE_ECOSYSTEM, Package
 
@@ -28,6 +28,14 @@ def layer_inventory(contents: LayerContents) -> dict[str, Any]:
         parsed = catalogers.parse(path, data)
         files[path] = {"packages": [p.to_json() for p in parsed.packages], "os": parsed.os}
         notes += parsed.notes
+    for path, blob in sorted(contents.binaries.items()):
+        try:
+            found = gobinary.parse(path, blob)
+        except ValueError as e:
+            notes.append(f"{path}: {e}")
+            continue
+        if found:
+            files[path] = {"packages": [p.to_json() for p in found], "os": None}
     return {"files": files, "symlinks": dict(sorted(contents.symlinks.items())),
             "whiteouts": sorted(contents.whiteouts), "opaque": sorted(contents.opaque),
             "notes": notes}

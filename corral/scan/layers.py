@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from corral.scan.catalogers import gobinary
+
 try:  # zstd layers need the optional zstandard package
     import zstandard
 except ImportError:  # pragma: no cover - exercised only without the dependency
@@ -31,6 +33,7 @@ except ImportError:  # pragma: no cover - exercised only without the dependency
 MAX_FILE = 64 * 1024 * 1024  # one cataloged file (an rpmdb.sqlite of a big image is ~30 MB)
 MAX_UNCOMPRESSED = 16 * 1024 * 1024 * 1024  # per layer: far above real layers, far below a bomb
 MAX_ENTRIES = 2_000_000
+MAX_BINARY = 512 * 1024 * 1024  # executables searched for Go build info
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 
@@ -59,6 +62,7 @@ class LayerError(Exception):
 @dataclass
 class LayerContents:
     files: dict[str, bytes] = field(default_factory=dict)
+    binaries: dict[str, bytes] = field(default_factory=dict)  # Go build info blobs
     symlinks: dict[str, str] = field(default_factory=dict)
     whiteouts: set[str] = field(default_factory=set)
     opaque: set[str] = field(default_factory=set)
@@ -122,6 +126,8 @@ def read_layer(raw: BinaryIO, media_type: str, wanted: Callable[[str], bool], *,
     out = LayerContents()
     capped = _Capped(_decompressed(raw, media_type), max_uncompressed)
     try:
+        # tarfile's default 10 KiB stream buffer: a bigger one is slower (each small read
+        # slices the whole buffer).
         with tarfile.open(fileobj=io.BufferedReader(capped, 1 << 20), mode="r|") as tar:
             for member in tar:
                 out.entries += 1
@@ -155,6 +161,11 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, wanted: Callable[[str]
             out.whiteouts.add(posixpath.join(directory, base[len(WHITEOUT):]))
         return
     if not wanted(path):
+        if member.isfile() and member.mode & 0o111 and 1024 < member.size <= MAX_BINARY:
+            f = tar.extractfile(member)
+            blob = gobinary.find(f) if f is not None else None
+            if blob:
+                out.binaries[path] = blob
         return
     if member.issym():
         out.symlinks[path] = member.linkname

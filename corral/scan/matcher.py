@@ -57,6 +57,9 @@ def keys(inventory: ImageInventory) -> set[tuple[str, str]]:
 
 def match(inventory: ImageInventory, lookup: Lookup) -> list[Match]:
     found: dict[str, Match] = {}
+    prefetch = getattr(lookup, "prefetch", None)
+    if prefetch is not None:  # a store-backed lookup: one query per ecosystem, not per package
+        prefetch(keys(inventory))
     for pkg in inventory.packages:
         eco = inventory.ecosystem_of(pkg)
         if not eco:

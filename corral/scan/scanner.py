@@ -73,8 +73,17 @@ class Scanner:
             kind = manifest.config.media_type if manifest.config else "none"
             raise layers.LayerError(f"not a container image (config media type {kind})",
                                     "UNSUPPORTED_IMAGE")
-        docs = [(d.digest, self.layer(d.digest, d.media_type)) for d in manifest.layers]
-        return merge(docs)
+        docs, notes = [], []
+        for d in manifest.layers:
+            if self.blobs.size(d.digest) is None and ("foreign" in d.media_type
+                                                      or "nondistributable" in d.media_type):
+                # Windows base layers and the like live elsewhere; scan what was pushed.
+                notes.append(f"{d.digest}: non-distributable layer not pushed; not scanned")
+                continue
+            docs.append((d.digest, self.layer(d.digest, d.media_type)))
+        inv = merge(docs)
+        inv.notes = notes + inv.notes
+        return inv
 
     # --- one scan --------------------------------------------------------------------------
 
@@ -102,8 +111,13 @@ class Scanner:
                  scan.digest, len(inv.packages), len(found), opened, closed,
                  time.monotonic() - started)
 
-    def rematch(self, scan: state.Scan) -> tuple[int, int]:
-        """Continuous re-scan: the stored inventory against today's advisories."""
+    def rematch(self, scan: state.Scan, scope: set[state.Key] | None = None) -> tuple[int, int]:
+        """Continuous re-scan: the stored inventory (only the packages under ``scope``'s keys,
+        when given) against today's advisories."""
         inv = ImageInventory.from_json(scan.inventory or {})
+        if scope is not None:
+            inv.packages = [p for p in inv.packages if (eco := inv.ecosystem_of(p)) and
+                            (eco, matcher.query_of(p, eco)[0]) in scope]
         with self.store.transaction() as db:
-            return state.rematched(db, scan, matcher.match(inv, advisories.Lookup(db)), _now())
+            found = matcher.match(inv, advisories.Lookup(db))
+            return state.rematched(db, scan, found, _now(), scope)

@@ -9,15 +9,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from corral.scan.inventory import ImageInventory
-from corral.scan.matcher import Match, keys
+from corral.scan.matcher import Match, keys, query_of
+from corral.scan.packages import Package
 from corral.store.schema import (
     ecr_images,
+    inspector_configuration,
     scan_findings,
     scan_image_keys,
     scan_images,
@@ -117,69 +119,92 @@ def _finding_data(m: Match) -> dict[str, Any]:
     }
 
 
-def sync_findings(db: Connection, scan: Scan, matches: list[Match],
-                  now: datetime) -> tuple[int, int]:
+def sync_findings(db: Connection, scan: Scan, matches: list[Match], now: datetime,
+                  scope: set[Key] | None = None) -> tuple[int, int]:
+    """Open, refresh and close the image's findings to equal ``matches``; with ``scope``,
+    only findings of packages under those keys are considered (a partial re-match)."""
     f = scan_findings.c
     existing = {r.key: r for r in db.execute(
-        select(f.id, f.key, f.status).where(f.image_id == scan.image_id))}
-    opened = 0
-    new_rows = []
+        select(f.id, f.key, f.status, f.severity, f.data).where(f.image_id == scan.image_id))}
+    if scope is not None:
+        existing = {k: r for k, r in existing.items() if _finding_key(r.data) in scope}
+    opened, unchanged, new_rows = 0, [], []
     for m in matches:
         best = m.severity.best
-        values = {"severity": m.severity.label, "score": best.score if best else None,
-                  "fix_available": m.fixed is not None, "data": _finding_data(m),
-                  "last_observed_at": now}
+        data = _finding_data(m)
         row = existing.get(m.key)
         if row is None:
             opened += 1
-            new_rows.append({**values, "image_id": scan.image_id, "key": m.key,
-                             "advisory_id": m.advisory_id, "account_id": scan.account_id,
-                             "region": scan.region, "repository_id": scan.repository_id,
-                             "status": "ACTIVE", "package_name": m.package.name,
-                             "first_observed_at": now, "updated_at": now})
+            new_rows.append({
+                "severity": m.severity.label, "score": best.score if best else None,
+                "fix_available": m.fixed is not None, "data": data, "last_observed_at": now,
+                "image_id": scan.image_id, "key": m.key, "advisory_id": m.advisory_id,
+                "account_id": scan.account_id, "region": scan.region,
+                "repository_id": scan.repository_id, "status": "ACTIVE",
+                "package_name": m.package.name, "first_observed_at": now, "updated_at": now})
+        elif row.status == "ACTIVE" and row.data == data:
+            unchanged.append(row.id)  # the common case on a re-scan: one bulk update below
         else:
-            if row.status != "ACTIVE":
-                opened += 1
-                values |= {"status": "ACTIVE", "updated_at": now}
-            db.execute(update(scan_findings).where(f.id == row.id).values(**values))
+            opened += row.status != "ACTIVE"
+            db.execute(update(scan_findings).where(f.id == row.id).values(
+                severity=m.severity.label, score=best.score if best else None,
+                fix_available=m.fixed is not None, data=data, last_observed_at=now,
+                status="ACTIVE", updated_at=now))
+    for start in range(0, len(unchanged), 500):
+        db.execute(update(scan_findings).where(f.id.in_(unchanged[start:start + 500])).values(
+            last_observed_at=now))
     if new_rows:
         db.execute(scan_findings.insert(), new_rows)
-    gone = [r.id for k, r in existing.items() if r.status == "ACTIVE"
-            and k not in {m.key for m in matches}]
+    matched = {m.key for m in matches}
+    gone = [r.id for k, r in existing.items() if r.status == "ACTIVE" and k not in matched]
     if gone:
         db.execute(update(scan_findings).where(f.id.in_(gone)).values(
             status="CLOSED", updated_at=now))
     return opened, len(gone)
 
 
-def stale_continuous(db: Connection, limit: int = 200) -> list[Scan]:
+Key = tuple[str, str]  # (ecosystem, package key), as advisories are indexed
+
+
+def _finding_key(data: dict) -> Key:
+    eco = data["ecosystem"]
+    return eco, query_of(Package.from_json(data["package"]), eco)[0]
+
+
+def stale_continuous(db: Connection, limit: int = 200) -> list[tuple[Scan, set[Key]]]:
     """Continuously scanned images whose matching is older than the advisories it depends
-    on: an advisory under one of their package keys, or behind one of their open findings,
-    was imported (added, changed, withdrawn) or removed since."""
+    on, each with the package keys to re-match: keys under which an advisory was imported
+    (added, changed, withdrawn) since, and the keys of open findings whose advisory changed
+    or went away. Only those packages are re-matched (Clair's notifier does the same diff)."""
     s, k, a, v, f = (scan_images.c, scan_image_keys.c, vuln_affected.c, vuln_advisories.c,
                      scan_findings.c)
-    by_keys = (select(k.image_id).join(scan_images, s.image_id == k.image_id)
+    by_keys = (select(k.image_id, k.ecosystem, k.name).join(scan_images, s.image_id == k.image_id)
                .join(vuln_affected, and_(a.ecosystem == k.ecosystem, a.name == k.name))
                .join(vuln_advisories, v.id == a.advisory_id)
                .where(s.frequency == "CONTINUOUS_SCAN", s.status == "ACTIVE",
-                      v.imported_at > s.vuln_source_updated_at))
-    by_findings = (select(f.image_id).join(scan_images, s.image_id == f.image_id)
+                      v.imported_at > s.vuln_source_updated_at).distinct())
+    by_findings = (select(f.image_id, f.data).join(scan_images, s.image_id == f.image_id)
                    .outerjoin(vuln_advisories, v.id == f.advisory_id)
                    .where(s.frequency == "CONTINUOUS_SCAN", s.status == "ACTIVE",
                           f.status == "ACTIVE",
                           or_(v.id.is_(None), v.imported_at > s.vuln_source_updated_at)))
-    ids = {i for (i,) in db.execute(by_keys.distinct().limit(limit))}
-    ids |= {i for (i,) in db.execute(by_findings.distinct().limit(limit))}
-    if not ids:
+    changed: dict[int, set[Key]] = {}
+    for image_id, eco, name in db.execute(by_keys):
+        changed.setdefault(image_id, set()).add((eco, name))
+    for image_id, data in db.execute(by_findings):
+        changed.setdefault(image_id, set()).add(_finding_key(data))
+    if not changed:
         return []
-    rows = db.execute(_live().where(s.image_id.in_(sorted(ids))))
-    return [Scan(**r._mapping) for r in rows]
+    ids = sorted(changed)[:limit]
+    rows = db.execute(_live().where(s.image_id.in_(ids)))
+    return [(Scan(**r._mapping), changed[r.image_id]) for r in rows]
 
 
-def rematched(db: Connection, scan: Scan, matches: list[Match], now: datetime) -> tuple[int, int]:
+def rematched(db: Connection, scan: Scan, matches: list[Match], now: datetime,
+              scope: set[Key] | None = None) -> tuple[int, int]:
     db.execute(update(scan_images).where(scan_images.c.image_id == scan.image_id).values(
         vuln_source_updated_at=vulnerability_source_updated_at(db) or now))
-    return sync_findings(db, scan, matches, now)
+    return sync_findings(db, scan, matches, now, scope)
 
 
 def findings(db: Connection, image_id: int, *, after_id: int = 0, limit: int = 100,
@@ -198,14 +223,33 @@ def severity_counts(db: Connection, image_id: int) -> dict[str, int]:
 EXPIRED = "SCAN_ELIGIBILITY_EXPIRED"
 
 
-def expire_continuous(db: Connection, pushed_before: datetime, now: datetime) -> int:
-    """Continuous monitoring ends for images pushed before the rescan window (Inspector's
-    ``rescanDuration``, default 14 days): status SCAN_ELIGIBILITY_EXPIRED, findings closed."""
+DEFAULT_RESCAN = "DAYS_14"  # Inspector's default for new accounts
+
+
+def rescan_days(db: Connection, account_id: str, region: str) -> int | None:
+    """The account's ECR push-date rescan window in days; None for LIFETIME."""
+    c = inspector_configuration.c
+    value = db.execute(select(c.rescan_duration).where(
+        c.account_id == account_id, c.region == region)).scalar_one_or_none() or DEFAULT_RESCAN
+    return None if value == "LIFETIME" else int(value.removeprefix("DAYS_"))
+
+
+def expire_continuous(db: Connection, now: datetime) -> int:
+    """Continuous monitoring ends for images pushed before their account's rescan window
+    (Inspector ``rescanDuration``): status SCAN_ELIGIBILITY_EXPIRED, findings closed."""
     s, i = scan_images.c, ecr_images.c
-    ids = list(db.execute(
-        select(s.image_id).join(ecr_images, and_(i.id == s.image_id, i.digest == s.digest))
-        .where(s.frequency == "CONTINUOUS_SCAN", s.status == "ACTIVE",
-               i.pushed_at < pushed_before)).scalars())
+    scopes = db.execute(select(s.account_id, s.region).where(
+        s.frequency == "CONTINUOUS_SCAN", s.status == "ACTIVE").distinct()).all()
+    ids: list[int] = []
+    for account_id, region in scopes:
+        days = rescan_days(db, account_id, region)
+        if days is None:
+            continue
+        ids += db.execute(
+            select(s.image_id).join(ecr_images, and_(i.id == s.image_id, i.digest == s.digest))
+            .where(s.account_id == account_id, s.region == region,
+                   s.frequency == "CONTINUOUS_SCAN", s.status == "ACTIVE",
+                   i.pushed_at < now - timedelta(days=days))).scalars().all()
     if not ids:
         return 0
     db.execute(update(scan_images).where(s.image_id.in_(ids)).values(

@@ -459,6 +459,7 @@ vuln_advisories = Table(
     Column("record", JsonValue(), nullable=False),
     Column("imported_at", UTCDateTime(), nullable=False),
 )
+Index("ix_vuln_advisories_imported", vuln_advisories.c.imported_at)  # data freshness: max()
 
 vuln_affected = Table(
     "vuln_affected",
@@ -489,6 +490,18 @@ inspector_accounts = Table(
     Column("region", String(32), primary_key=True),
     Column("resource_type", String(32), primary_key=True),
     Column("status", String(16), nullable=False),  # ENABLED | DISABLED
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Inspector2 UpdateConfiguration: the ECR push-date rescan window per account and region.
+inspector_configuration = Table(
+    "inspector_configuration",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("rescan_duration", String(16), nullable=False),  # LIFETIME | DAYS_14 | …
+    Column("pull_date_rescan_duration", String(16)),
+    Column("pull_date_rescan_mode", String(16)),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 

@@ -80,18 +80,28 @@ def tag():
 
 
 def test_least_privilege_user_reads_one_repository(server, tmp_path, tag):
-    """Root creates a user with read-only on one repository: the user's keys describe and pull
-    it (aws CLI, skopeo) and are denied everything else with AWS's message."""
-    iam, ecr = server.client("iam"), server.client("ecr")
+    """Root creates a user with read-only on one repository (aws CLI): the user's keys describe
+    and pull it (aws CLI, skopeo) and are denied everything else with AWS's message."""
+    ecr = server.client("ecr")
     mine, other = f"lp/{tag}/mine", f"lp/{tag}/other"
     for name in (mine, other):
         ecr.create_repository(repositoryName=name)
     root_skopeo = skopeo_as(server, tmp_path, "test", "test")
     root_skopeo.push(f"oci:{oi.write_oci_layout(tmp_path / 'src', oi.single(61))}:v1", mine, "v1")
-    key = user_with_policy(iam, f"reader-{tag}", doc(
+    root = dict(key="test", secret="test")
+    policy = tmp_path / "read-one-repo.json"
+    policy.write_text(doc(
         {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
         {"Effect": "Allow", "Action": ["ecr:DescribeRepositories", "ecr:DescribeImages",
                                        "ecr:ListImages", *PULL], "Resource": repo_arn(mine)}))
+    for args in (("iam", "create-user", "--user-name", f"reader-{tag}"),
+                 ("iam", "put-user-policy", "--user-name", f"reader-{tag}", "--policy-name",
+                  "ecr-read", "--policy-document", f"file://{policy}")):
+        out = aws_cli(server, *args, **root)
+        assert out.returncode == 0, out.stderr
+    out = aws_cli(server, "iam", "create-access-key", "--user-name", f"reader-{tag}", **root)
+    assert out.returncode == 0, out.stderr
+    key = json.loads(out.stdout)["AccessKey"]
     creds = dict(key=key["AccessKeyId"], secret=key["SecretAccessKey"])
 
     out = aws_cli(server, "ecr", "describe-repositories", "--repository-names", mine, **creds)
@@ -303,3 +313,89 @@ def test_request_context_keys_resource_tags_request_tags_and_source_ip(server, t
     user.describe_repositories()
     message = denied(user.get_authorization_token)
     assert message.endswith("with an explicit deny in an identity-based policy")
+
+
+def test_session_tags_become_principal_tags_and_policy_variables(server, tag):
+    """AssumeRole with Tags needs sts:TagSession in the trust policy; the session's tags are
+    aws:PrincipalTag/<k> and resolve ${aws:PrincipalTag/<k>} in the role's policies."""
+    iam, ecr = server.client("iam"), server.client("ecr")
+    for team in ("red", "blue"):
+        ecr.create_repository(repositoryName=f"{team}-{tag}/app")
+    trust = {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}
+    role = iam.create_role(RoleName=f"teams-{tag}", AssumeRolePolicyDocument=doc(trust))["Role"]
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="own-team", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "ecr:DescribeImages",
+         "Resource": f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/${{aws:PrincipalTag/team}}-*"}))
+    sts = server.client("sts")
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="red",
+                        Tags=[{"Key": "team", "Value": "red"}])
+    assert "sts:TagSession" in e.value.response["Error"]["Message"]
+    iam.update_assume_role_policy(RoleName=role["RoleName"], PolicyDocument=doc(
+        {**trust, "Action": ["sts:AssumeRole", "sts:TagSession"]}))
+    c = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="red",
+                        Tags=[{"Key": "team", "Value": "red"}])["Credentials"]
+    session = server.client("ecr", key=c["AccessKeyId"], secret=c["SecretAccessKey"],
+                            token=c["SessionToken"])
+    session.describe_images(repositoryName=f"red-{tag}/app")
+    denied(session.describe_images, repositoryName=f"blue-{tag}/app")
+
+
+def test_registry_token_ends_with_its_temporary_credentials(fresh_server, tmp_path, tag):
+    """A registry password obtained with temporary credentials stops working when they
+    expire (ECR: the token's validity is capped by the credentials')."""
+    server = fresh_server.start()
+    iam, ecr = server.client("iam"), server.client("ecr")
+    ecr.create_repository(repositoryName=f"tmp/{tag}")
+    push_image(ecr, f"tmp/{tag}", "v1")
+    role = iam.create_role(RoleName=f"reg-{tag}", AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}))["Role"]
+    iam.attach_role_policy(RoleName=role["RoleName"],
+                           PolicyArn="arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")
+    c = server.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="reg")["Credentials"]
+    token = server.client("ecr", key=c["AccessKeyId"], secret=c["SecretAccessKey"],
+                          token=c["SessionToken"]).get_authorization_token()[
+        "authorizationData"][0]["authorizationToken"]
+    from tests.registry.v2 import V2
+
+    v2 = V2(server.endpoint, token)
+    assert v2.get(f"/v2/tmp/{tag}/manifests/v1").status_code == 200
+    server.stop()
+    db = sqlite3.connect(server.data_dir / "state.db")
+    db.execute("UPDATE access_keys SET expires_at = ? WHERE access_key_id = ?",
+               ((datetime.now(UTC) - timedelta(minutes=1)).timestamp(), c["AccessKeyId"]))
+    db.commit()
+    db.close()
+    server.start()
+    r = V2(server.endpoint, token).get(f"/v2/tmp/{tag}/manifests/v1")
+    assert r.status_code == 403
+    assert r.json()["errors"][0]["code"] == "DENIED"
+
+
+def test_session_policy_arns_narrow_an_assumed_role(server, tag):
+    iam = server.client("iam")
+    role = iam.create_role(RoleName=f"arns-{tag}", AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}))["Role"]
+    iam.attach_role_policy(RoleName=role["RoleName"],
+                           PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    c = server.client("sts").assume_role(
+        RoleArn=role["Arn"], RoleSessionName="ro",
+        PolicyArns=[{"arn": "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"}]
+    )["Credentials"]
+    ecr = server.client("ecr", key=c["AccessKeyId"], secret=c["SecretAccessKey"],
+                        token=c["SessionToken"])
+    ecr.describe_repositories()
+    assert denied(ecr.create_repository, repositoryName=f"arns/{tag}").endswith(
+        "because no session policy allows the ecr:CreateRepository action")
+
+
+def test_create_repository_with_tags_also_needs_tag_resource(server, tag):
+    """Dependent action (SAR): CreateRepository with tags is also authorized as
+    ecr:TagResource."""
+    key = user_with_policy(server.client("iam"), f"notag-{tag}", doc(
+        {"Effect": "Allow", "Action": "ecr:CreateRepository", "Resource": "*"}))
+    ecr = server.client("ecr", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    ecr.create_repository(repositoryName=f"notag/{tag}/a")
+    message = denied(ecr.create_repository, repositoryName=f"notag/{tag}/b",
+                     tags=[{"Key": "k", "Value": "v"}])
+    assert "ecr:TagResource" in message

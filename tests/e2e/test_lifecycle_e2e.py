@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -31,6 +32,7 @@ from tests.registry.oci_images import (
     tar_layer,
     write_oci_layout,
 )
+from tests.registry.v2 import V2
 from tests.server import ROOT_KEY, ROOT_SECRET
 
 REPO = "e2e/lifecycle"
@@ -160,3 +162,72 @@ def test_the_controller_applies_policies_on_its_interval(fresh_server):
     assert status == 200
     assert {e["actor"] for e in hist["events"]} == {"lifecycle"}
     assert {e["imageDigest"] for e in hist["events"]} == {p.digest for p in pushed[:2]}
+
+
+def test_gc_while_pushing_never_loses_a_layer(fresh_server):
+    """Pushes through both surfaces (the /v2 registry and ECR's layer API) while `gc` runs in
+    a loop over a store full of old garbage — some of which the pushes upload again. Every
+    pushed image stays whole and pullable; only the garbage nobody pushed again goes."""
+    srv = fresh_server.start()
+    ecr = srv.client("ecr")
+    ecr.create_repository(repositoryName="gc/online")
+    rng = random.Random(11)
+    garbage = [rng.randbytes(rng.randrange(100, 3000)) for _ in range(300)]
+    old = time.time() - 7200
+    for data in garbage:
+        path = srv.data_dir / "registry" / "blobs" / "sha256" / sha256(data)[7:9] / \
+            sha256(data)[7:] / "data"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (old, old))
+    reused = garbage[:20]  # pushed again while GC wants them gone (or has just deleted)
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    v2 = V2(srv.endpoint, token)
+    pushed: list[Built] = []
+    failures: list[BaseException] = []
+
+    def registry_pusher():
+        try:
+            for i in range(20):
+                built = image_with([reused[i], tar_layer(rng, max_size=20_000)], f"r{i}")
+                v2.push_image("gc/online", built, tag=f"reg-{i}")
+                pushed.append(built)
+        except BaseException as e:  # noqa: BLE001 — reported by the main thread
+            failures.append(e)
+
+    def ecr_pusher():
+        try:
+            client = srv.client("ecr")
+            for i in range(20):
+                pushed_image = push_image(client, "gc/online", tag=f"ecr-{i}",
+                                          layer_sizes=(500, 700))
+                assert pushed_image.digest
+        except BaseException as e:  # noqa: BLE001
+            failures.append(e)
+
+    threads = [threading.Thread(target=registry_pusher), threading.Thread(target=ecr_pusher)]
+    for t in threads:
+        t.start()
+    deleted = 0
+    while any(t.is_alive() for t in threads):
+        status, out = admin(srv, "gc")
+        assert status == 200, out
+        deleted += out["gc"]["blobs_deleted"]
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    status, out = admin(srv, "gc")
+    deleted += out["gc"]["blobs_deleted"]
+    assert len(garbage) - len(reused) <= deleted <= len(garbage)
+    for data in garbage[len(reused):]:
+        assert blob_files(srv.data_dir, sha256(data)) == []
+    for built in pushed:
+        r = v2.get(f"/v2/gc/online/manifests/{built.digest}",
+                   headers={"Accept": built.top.media_type})
+        assert r.status_code == 200 and sha256(r.content) == built.digest
+        for digest, blob in built.blobs.items():
+            r = v2.get(f"/v2/gc/online/blobs/{digest}")
+            assert r.status_code == 200, (digest, r.status_code)
+            assert r.content == blob.data
+    described = ecr.describe_images(repositoryName="gc/online", maxResults=100)["imageDetails"]
+    assert len(described) == 40

@@ -100,6 +100,8 @@ INVALID = [
      'instance type (string) does not match any allowed primitive type (allowed: ["object"])'),
     ("rule_missing_properties", doc({"rulePriority": 1}),
      'object has missing required properties (["action","selection"])'),
+    ("rule_priority_missing", doc({"selection": SEL, "action": ACT}),
+     'object has missing required properties (["rulePriority"])'),
     ("rule_unknown_property", doc({"rulePriority": 1, "selection": SEL, "action": ACT,
                                    "name": "x"}),
      'object instance has properties which are not allowed by the schema: (["name"])'),

@@ -115,6 +115,10 @@ SELECTION = [
     pytest.param(keep(1, 1, patterns=["*"]), "anything", True, id="pattern_star_alone"),
     pytest.param(keep(1, 1, patterns=["prod*", "*-eu"]), "prod-1,web-eu", True,
                  id="patterns_may_match_different_tags"),
+    pytest.param(keep(1, 1, patterns=["a*b"]), "a1,2b", False, id="pattern_never_spans_two_tags"),
+    pytest.param(keep(1, 1, prefixes=["b"]), "ab,c", False, id="prefix_starts_a_tag"),
+    pytest.param(keep(1, 1, prefixes=["v1.", "v1.2"]), "v1.2.3", True,
+                 id="one_tag_may_match_every_prefix"),
     pytest.param(keep(1, 1, "untagged"), "v1", False, id="untagged_skips_tagged"),
     pytest.param(keep(1, 1, "any"), "", True, id="any_takes_untagged"),
 ]

@@ -473,3 +473,48 @@ def test_property_statement_order_never_matters(statements, rnd, request):
     shuffled = list(statements)
     rnd.shuffle(shuffled)
     assert _decide_statements(statements, *request) == _decide_statements(shuffled, *request)
+
+
+_principals = st.sampled_from(["*", {"AWS": ALICE.arn}, {"AWS": A}, {"AWS": ROLE},
+                               {"AWS": SESSION.arn}, {"AWS": B}])
+
+
+@st.composite
+def _resource_statement(draw, effect=None):
+    s = draw(_statement(effect))
+    s.pop("Resource")
+    s["Principal"] = draw(_principals)
+    return s
+
+
+_callers = st.sampled_from([ALICE, SESSION, BOB_B])
+_maybe = st.one_of(st.none(), st.lists(_statement(), max_size=3))
+
+
+def _decide_all(identity, boundary, session, resource, caller, request):
+    action, arn = request
+    return decide(identity=identity, boundary=boundary,
+                  session=session if caller is SESSION else None,
+                  resource=resource or None, caller=caller, action=action, arn=arn,
+                  context=CTX, resource_account=A)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_statement(), max_size=4), _maybe, _maybe, st.lists(_resource_statement(),
+                                                                     max_size=3),
+       _callers, _request, st.sampled_from(["identity", "boundary", "session", "resource"]),
+       st.data())
+def test_property_a_deny_anywhere_never_turns_deny_into_allow(identity, boundary, session,
+                                                              resource, caller, request, where,
+                                                              data):
+    """Across every policy type (identity, boundary, session, resource) and same/cross
+    account callers: adding a Deny statement never turns a denial into Allow."""
+    before = _decide_all(identity, boundary, session, resource, caller, request)
+    extra = data.draw(_resource_statement("Deny") if where == "resource" else _statement("Deny"))
+    lists = {"identity": identity, "boundary": boundary, "session": session,
+             "resource": resource}
+    lists[where] = [*(lists[where] or []), extra]
+    after = _decide_all(lists["identity"], lists["boundary"], lists["session"],
+                        lists["resource"], caller, request)
+    if before != ALLOWED:
+        assert after != ALLOWED

@@ -213,3 +213,30 @@ def test_get_account_authorization_details(iam, name):
     assert user["AttachedManagedPolicies"] == [{"PolicyName": "ReadOnlyAccess", "PolicyArn": aws}]
     assert aws in {p["Arn"] for p in out["Policies"]}
     assert out["RoleDetailList"] == []
+
+
+def test_update_user_renames_and_keys_follow(iam, server, name):
+    iam.create_user(UserName=name)
+    iam.create_group(GroupName=name)
+    iam.add_user_to_group(GroupName=name, UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=READ_ECR)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    sts = server.client("sts", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    assert sts.get_caller_identity()["Arn"].endswith(f":user/{name}")
+    iam.update_user(UserName=name, NewUserName=name + "-new", NewPath="/moved/")
+    assert sts.get_caller_identity()["Arn"] == (
+        f"arn:aws:iam::000000000000:user/moved/{name}-new")
+    assert iam.list_user_policies(UserName=name + "-new")["PolicyNames"] == ["p"]
+    assert [u["UserName"] for u in iam.get_group(GroupName=name)["Users"]] == [name + "-new"]
+    server.client("ecr", key=key["AccessKeyId"],
+                  secret=key["SecretAccessKey"]).describe_repositories()
+    assert error_of(iam.get_user, UserName=name)[0] == "NoSuchEntity"
+
+
+def test_list_entities_for_policy(iam, name):
+    aws = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST_ECS)
+    iam.attach_role_policy(RoleName=name, PolicyArn=aws)
+    out = iam.list_entities_for_policy(PolicyArn=aws)
+    assert {r["RoleName"] for r in out["PolicyRoles"]} >= {name}
+    assert iam.get_policy(PolicyArn=aws)["Policy"]["AttachmentCount"] >= 1

@@ -136,7 +136,8 @@ def test_abandoned_uploads_are_cancelled(env):
             {"id": new_upload, "repository_id": 1, "created_at": day_ago}])
     two_days = time.time() - 2 * 86400
     for upload in (old_upload, orphan):
-        os.utime(root / "uploads" / upload / "data", (two_days, two_days))
+        for path in (root / "uploads" / upload / "data", root / "uploads" / upload):
+            os.utime(path, (two_days, two_days))
     blobs.append(new_upload, [b"still sending"])  # an upload still active: recent mtime
     assert gc.collect().uploads_cancelled == 2
     assert not (root / "uploads" / old_upload).exists()
@@ -144,6 +145,14 @@ def test_abandoned_uploads_are_cancelled(env):
     assert blobs.upload_size(new_upload) == 13
     with store.transaction(write=False) as db:
         assert [r.id for r in db.execute(registry_uploads.select())] == [new_upload]
+
+
+def test_an_upload_being_started_is_not_an_orphan(env):
+    """Its directory exists, its file not yet (and no row): it is young, not abandoned."""
+    store, blobs, gc, root = env
+    (root / "uploads" / "starting").mkdir(parents=True)
+    assert gc.collect().uploads_cancelled == 0
+    assert (root / "uploads" / "starting").exists()
 
 
 def test_gc_is_idempotent(env):

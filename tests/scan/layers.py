@@ -7,6 +7,7 @@ import io
 import tarfile
 
 Entry = bytes | tuple  # bytes: a regular file; ("link", target) | ("hardlink", target) | ("dir",)
+#                       | ("exec", bytes): an executable file
 
 
 def tar_bytes(entries: dict[str, Entry], *, compress: str = "gzip",
@@ -22,6 +23,9 @@ def tar_bytes(entries: dict[str, Entry], *, compress: str = "gzip",
             elif entry[0] == "link":
                 info.type, info.linkname = tarfile.SYMTYPE, entry[1]
                 tar.addfile(info)
+            elif entry[0] == "exec":
+                info.size, info.mode = len(entry[1]), 0o755
+                tar.addfile(info, io.BytesIO(entry[1]))
             elif entry[0] == "hardlink":
                 info.type, info.linkname = tarfile.LNKTYPE, entry[1]
                 tar.addfile(info)
@@ -71,3 +75,23 @@ DEBIAN_12_OS = {"etc/os-release": ("link", "../usr/lib/os-release"),
                 b'ID=debian\n'}
 ALPINE_OS = {"etc/os-release": b'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.10.9\n',
              "etc/alpine-release": b"3.10.9\n"}
+
+
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def go_binary(go_version: str, modinfo_lines: list[str], pad: int = 5000) -> bytes:
+    """A stand-in ELF executable carrying Go >= 1.18 build info (debug/buildinfo layout)."""
+    sentinel = b"0123456789abcdef"
+    modinfo = sentinel + "\n".join(modinfo_lines).encode() + b"\n" + sentinel
+    head = b"\x7fELF" + b"\0" * (pad - 4)
+    head += b"\0" * (-len(head) % 16)
+    info = (b"\xff Go buildinf:" + bytes([8, 2]) + b"\0" * 16 + _uvarint(len(go_version))
+            + go_version.encode() + _uvarint(len(modinfo)) + modinfo)
+    return head + info + b"\0" * 2000

@@ -232,3 +232,38 @@ def test_symlink_loop_fails_the_merge():
         _inventory({"etc/os-release": ("link", "../usr/lib/os-release"),
                     "usr/lib/os-release": ("link", "../../etc/os-release")})
     assert "symlink loop" in e.value.reason
+
+
+def _jar(entries: dict[str, bytes]) -> bytes:
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_java_archives_with_pom_properties_and_nested_jars():
+    inner = _jar({"META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties":
+                  b"groupId=org.apache.logging.log4j\nartifactId=log4j-core\nversion=2.14.1\n"})
+    app = _jar({"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\n",
+                "BOOT-INF/lib/log4j-core-2.14.1.jar": inner})
+    inv = _inventory({"opt/app/app.jar": app})
+    [pkg] = inv.packages
+    assert (pkg.name, pkg.version, pkg.type) == ("org.apache.logging.log4j:log4j-core", "2.14.1",
+                                                 "java-archive")
+    assert pkg.path == "opt/app/app.jar:BOOT-INF/lib/log4j-core-2.14.1.jar"
+    assert inv.ecosystem_of(pkg) == "Maven"
+
+
+def test_go_binary_build_info_with_replacement_and_stdlib():
+    binary = build.go_binary("go1.20.1", [
+        "path\texample.com/app", "mod\texample.com/app\t(devel)\t",
+        "dep\tgolang.org/x/net\tv0.7.0\th1:abc=",
+        "dep\tgithub.com/old/lib\tv1.0.0\th1:def=", "=>\tgithub.com/new/lib\tv1.2.3\th1:ghi=",
+        "build\t-compiler=gc"])
+    inv = _inventory({"usr/local/bin/app": ("exec", binary), "usr/bin/script": ("exec", b"#!/bin/sh\n" * 200)})
+    got = {(p.name, p.version) for p in inv.packages}
+    assert got == {("golang.org/x/net", "v0.7.0"), ("github.com/new/lib", "v1.2.3"),
+                   ("stdlib", "v1.20.1")}
+    assert {inv.ecosystem_of(p) for p in inv.packages} == {"Go"}

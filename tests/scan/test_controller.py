@@ -13,7 +13,7 @@ from corral.config import Settings
 from corral.ecr import images, repositories, scanning
 from corral.registry import manifests
 from corral.scan import advisories, state
-from corral.store.schema import ecr_images, scan_findings
+from corral.store.schema import ecr_images, inspector_configuration, scan_findings
 from tests.scan import layers as build_layers
 from tests.scan.helpers import GZ_LAYER
 
@@ -66,6 +66,14 @@ def test_continuous_scan_lifecycle_in_process(tmp_path):
     with corral.store.transaction() as db:
         db.execute(update(ecr_images).where(ecr_images.c.id == image.id).values(
             pushed_at=NOW - timedelta(days=15)))
+        db.execute(inspector_configuration.insert().values(
+            account_id="000000000000", region="us-east-1", rescan_duration="LIFETIME",
+            updated_at=NOW))
+    controller.reconcile()  # LIFETIME: still monitored
+    with corral.store.transaction(write=False) as db:
+        assert state.get(db, image.id, image.digest).status == "ACTIVE"
+    with corral.store.transaction() as db:  # back to the default 14 days
+        db.execute(inspector_configuration.delete())
     controller.reconcile()
     with corral.store.transaction(write=False) as db:
         assert state.get(db, image.id, image.digest).status == "SCAN_ELIGIBILITY_EXPIRED"
@@ -82,4 +90,48 @@ def test_layer_inventory_cache_avoids_rereading(tmp_path, monkeypatch):
     first = scanner.layer(digest, GZ_LAYER)
     monkeypatch.setattr(scanner.blobs, "open", lambda *_: io.BytesIO(b"garbage"))
     assert scanner.layer(digest, GZ_LAYER) == first
+    corral.store.close()
+
+
+def test_partial_rematch_touches_only_changed_packages(tmp_path):
+    corral = build(Settings(data_dir=tmp_path))
+    controller = next(c for c in corral.controllers if c.name == "scanner")
+    rec_b = {**RECORD, "id": "CORRAL-T-B", "affected": [{
+        "package": {"ecosystem": "npm", "name": "ws"},
+        "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "7.4.6"}]}]}]}
+    with corral.store.transaction() as db:
+        scanning.put_config(db, "000000000000", "us-east-1",
+                            scanning.ScanningConfiguration("ENHANCED", []), NOW)
+        repo = repositories.insert(db, account_id="000000000000", region="us-east-1",
+                                   name="svc", created_at=NOW, image_tag_mutability="MUTABLE",
+                                   mutability_exclusion_filters=[], scan_on_push=False,
+                                   encryption_type="AES256", kms_key=None)
+        advisories.import_records(db, [rec_b], "t", "t", NOW)
+    layer = build_layers.tar_bytes({**build_layers.node_module("qs", "6.5.2"),
+                                    **build_layers.node_module("ws", "7.4.5")})
+    image = _push(corral, controller.scanner.blobs, repo, layer)
+    controller.reconcile()
+
+    def active() -> dict:
+        with corral.store.transaction(write=False) as db:
+            return {r.advisory_id: r.last_observed_at for r in state.findings(db, image.id)}
+
+    first = active()
+    assert set(first) == {"CORRAL-T-B"}
+    with corral.store.transaction() as db:  # a new advisory for qs only
+        advisories.import_records(db, [RECORD], "t2", "t2", datetime.now(UTC))
+    with corral.store.transaction(write=False) as db:
+        [(scan, scope)] = state.stale_continuous(db)
+    assert scope == {("npm", "qs")}
+    controller.reconcile()
+    second = active()
+    assert set(second) == {"CORRAL-T-B", "CORRAL-T-2"}
+    assert second["CORRAL-T-B"] == first["CORRAL-T-B"]  # ws was not re-matched
+    with corral.store.transaction() as db:  # ws's advisory withdrawn
+        advisories.import_records(db, [{**rec_b, "withdrawn": "2026-11-27T00:00:00Z"}], "t",
+                                  "t", datetime.now(UTC))
+    controller.reconcile()
+    assert set(active()) == {"CORRAL-T-2"}
+    with corral.store.transaction(write=False) as db:
+        assert state.stale_continuous(db) == []
     corral.store.close()

@@ -125,9 +125,24 @@ def test_disable_returns_the_registry_to_basic(tmp_path):
     server = CorralServer(tmp_path / "data").start()
     try:
         inspector = server.client("inspector2")
-        inspector.enable(resourceTypes=["ECR"])
+        inspector.update_configuration(ecrConfiguration={"rescanDuration": "LIFETIME"})
+        server.client("ecr").create_repository(repositoryName="old")
+        push_files(server.client("ecr"), "old", build.node_module("qs", "6.5.2"))
+        inspector.enable(resourceTypes=["ECR"])  # queues images pushed in the window
+        [item] = inspector.list_coverage()["coveredResources"]
+        assert item["scanStatus"]["statusCode"] == "ACTIVE"
         inspector.disable(resourceTypes=["ECR"])
         config = server.client("ecr").get_registry_scanning_configuration()
         assert config["scanningConfiguration"]["scanType"] == "BASIC"
     finally:
         server.stop()
+
+
+def test_rescan_duration_configuration(inspected):
+    _, inspector, _ = inspected
+    state = inspector.get_configuration()["ecrConfiguration"]["rescanDurationState"]
+    assert state["rescanDuration"] == "DAYS_14" and state["status"] == "SUCCESS"
+    inspector.update_configuration(ecrConfiguration={"rescanDuration": "LIFETIME"})
+    state = inspector.get_configuration()["ecrConfiguration"]["rescanDurationState"]
+    assert state["rescanDuration"] == "LIFETIME"
+    inspector.update_configuration(ecrConfiguration={"rescanDuration": "DAYS_14"})

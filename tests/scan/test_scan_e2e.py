@@ -224,3 +224,56 @@ def test_registry_scanning_configuration_round_trip(fresh_server):
     out = ecr.batch_get_repository_scanning_configuration(repositoryNames=["repo-prod", "other"])
     freq = {c["repositoryName"]: c["scanFrequency"] for c in out["scanningConfigurations"]}
     assert freq == {"repo-prod": "SCAN_ON_PUSH", "other": "MANUAL"}
+
+
+def test_scan_api_bad_input_gets_aws_errors_not_500s(server, ecr, repo_name):
+    from tests.ecr.push import push_index
+
+    ecr.create_repository(repositoryName=repo_name)
+    index, children = push_index(ecr, repo_name)
+    with pytest.raises(ecr.exceptions.UnsupportedImageTypeException):
+        ecr.start_image_scan(repositoryName=repo_name, imageId={"imageDigest": index.digest})
+    with pytest.raises(ecr.exceptions.ImageNotFoundException):
+        ecr.start_image_scan(repositoryName=repo_name, imageId={"imageTag": "nope"})
+    with pytest.raises(ecr.exceptions.RepositoryNotFoundException):
+        ecr.describe_image_scan_findings(repositoryName=repo_name + "-missing",
+                                         imageId={"imageTag": "x"})
+    ecr.start_image_scan(repositoryName=repo_name, imageId={"imageDigest": children[0].digest})
+    wait_scan(ecr, repo_name, children[0].digest)  # random bytes as layers: FAILED, not a 500
+    with pytest.raises(ecr.exceptions.InvalidParameterException) as e:
+        ecr.describe_image_scan_findings(repositoryName=repo_name,
+                                         imageId={"imageDigest": children[0].digest},
+                                         nextToken="garbage")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
+    inspector = server.client("inspector2")
+    with pytest.raises(inspector.exceptions.ValidationException):
+        inspector.list_findings(nextToken="garbage")
+    with pytest.raises(inspector.exceptions.ValidationException):
+        inspector.list_finding_aggregations(aggregationType="AMI")
+    assert server.health()["status"] == "running"
+
+
+def test_a_registry_push_to_a_scan_on_push_repository_is_scanned(server, ecr, repo_name,
+                                                                 npm_advisories):
+    """The /v2 push path (docker, skopeo, oras) queues the scan like PutImage does."""
+    from tests.registry.v2 import V2, digest_of
+
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    v2 = V2(server.endpoint, token)
+    ecr.create_repository(repositoryName=repo_name,
+                          imageScanningConfiguration={"scanOnPush": True})
+    layer = build.tar_bytes(build.node_module("minimist", "1.2.0"))
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+        "type": "layers", "diff_ids": []}}).encode()
+    for blob in (layer, config):
+        v2.push_blob(repo_name, blob)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": digest_of(config), "size": len(config)},
+        "layers": [{"mediaType": NPM, "digest": digest_of(layer), "size": len(layer)}]}).encode()
+    r = v2.put(f"/v2/{repo_name}/manifests/v1", data=manifest,
+               headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 201, r.text
+    out = wait_scan(ecr, repo_name, digest_of(manifest))
+    assert {f["name"] for f in out["imageScanFindings"]["findings"]} >= {"GHSA-xvch-5gv4-984h"}

@@ -1,8 +1,12 @@
 """ECR lifecycle policies: parse and validate the policy text (``policy``), decide which
 images expire (``planner``, pure), keep policies, previews and audit records (``records``),
-and carry out a plan (``executor``, plus the ``LifecycleController`` that runs it).
+carry out a plan (``executor``: the runner and the ``LifecycleController``), and Corral's own
+``lifecycle/run``, ``lifecycle/history`` and ``gc`` actions (``admin``) behind the
+``corral lifecycle`` and ``corral gc`` commands (``cli``). The ECR operations themselves are
+in ``corral.ecr.lifecycle_ops``.
 
     policy text ──parse──> Policy ──plan(rules, images, now)──> {digest: rulePriority}
                                                      │
-                     preview: stored, deletes nothing │ run: remove images + audit, per repo tx
+            preview: stored, deletes nothing ────────┤
+            run: per repository, one transaction ────┴─> remove images, audit ─> gc
 """

@@ -29,7 +29,7 @@ from corral.ecr.lifecycle.planner import PlanImage, plan
 from corral.ecr.lifecycle.policy import Policy, PolicyInvalid, parse
 from corral.ecr.repositories import Repository
 from corral.registry.gc import GarbageCollector, GcReport
-from corral.store import Store
+from corral.store import Store, emit
 from corral.store.schema import ecr_image_refs, ecr_images
 
 log = logging.getLogger("corral.lifecycle")
@@ -96,6 +96,9 @@ def expire_repository(db: Connection, repo: Repository, *, now: datetime, actor:
     expired = evaluate(db, repo, policy, now)
     for e in expired:
         images.remove_image(db, e.image)
+        # Published after the commit, for whoever keeps per-image state (scan findings).
+        emit(db, "image.expired", image_id=e.image.id, repository_id=repo.id,
+             digest=e.image.digest)
     rows = [{"account_id": repo.account_id, "region": repo.region,
              "repository_name": repo.name, "image_digest": e.image.digest,
              "image_tags": e.tags, "rule_priority": e.rule_priority,

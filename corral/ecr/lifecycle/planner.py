@@ -22,10 +22,11 @@ so the plan never depends on the order images are given in (§3.2 tie-break note
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import compress
 
 from corral.ecr.lifecycle.policy import Rule
 
@@ -41,24 +42,36 @@ class PlanImage:
     seq: int = 0  # tie-break for equal push times: higher = pushed later
 
 
-@lru_cache(maxsize=1024)
-def _pattern(pattern: str) -> re.Pattern:
-    """A tagPatternList entry: ``*`` is zero or more characters, matched against whole tags."""
-    return re.compile("".join(".*" if part == "*" else re.escape(part)
-                              for part in re.split(r"(\*)", pattern)), re.DOTALL)
+def _tag_regex(text: str, *, pattern: bool) -> re.Pattern:
+    """One prefix or pattern as a regex over an image's tags joined by newlines (tags never
+    hold one): ``^prefix`` on some line, or ``^pattern$`` for a whole tag, where a pattern's
+    ``*`` is zero or more characters. One C-level search per prefix instead of a Python loop
+    over the tags: the planner asks this for every image and rule."""
+    if not pattern:
+        return re.compile("^" + re.escape(text), re.MULTILINE)
+    body = "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", text))
+    return re.compile(f"^{body}$", re.MULTILINE)
+
+
+@lru_cache(maxsize=256)
+def _selector(rule: Rule) -> Callable[[str], bool]:
+    """The rule's tag selection as a predicate on an image's newline-joined tags."""
+    if rule.tag_status == "any":
+        return lambda joined: True
+    if rule.tag_status == "untagged":
+        return lambda joined: not joined
+    searches = [_tag_regex(p, pattern=False).search for p in rule.tag_prefixes]
+    searches += [_tag_regex(p, pattern=True).search for p in rule.tag_patterns]
+    if len(searches) == 1:
+        only = searches[0]
+        return lambda joined: bool(joined) and only(joined) is not None
+    return lambda joined: bool(joined) and all(s(joined) is not None for s in searches)
 
 
 def selects(rule: Rule, image: PlanImage) -> bool:
-    """Whether ``image`` is in the rule's tag selection (rule 2 above)."""
-    if rule.tag_status == "any":
-        return True
-    if rule.tag_status == "untagged":
-        return not image.tags
-    if not image.tags:
-        return False
-    return (all(any(t.startswith(p) for t in image.tags) for p in rule.tag_prefixes)
-            and all(any(_pattern(p).fullmatch(t) for t in image.tags)
-                    for p in rule.tag_patterns))
+    """Whether ``image`` is in the rule's tag selection (rule 2 above): ``tagged`` needs a
+    tag, and every listed prefix/pattern must match some tag of the image."""
+    return _selector(rule)("\n".join(image.tags))
 
 
 def _age_reference(rule: Rule, image: PlanImage) -> datetime:
@@ -82,10 +95,14 @@ def newest_first(images: Iterable[PlanImage]) -> list[PlanImage]:
 def plan(rules: Iterable[Rule], images: Iterable[PlanImage], *, now: datetime) -> dict[str, int]:
     """For each image the policy expires, the rulePriority of the rule that expires it."""
     ordered = newest_first(images)  # sorted once; each rule's selection keeps this order
+    joined = ["\n".join(i.tags) for i in ordered]
     claimed: dict[str, int] = {}
     protected: set[str] = set()
     for rule in sorted(rules, key=lambda r: r.priority):
-        matched = [i for i in ordered if selects(rule, i)]
+        if rule.tag_status == "any":
+            matched = ordered
+        else:
+            matched = list(compress(ordered, map(_selector(rule), joined)))
         for image in candidates(rule, matched, now):
             if image.digest not in claimed and image.digest not in protected:
                 claimed[image.digest] = rule.priority

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from corral.scan.catalogers import apk, dpkg, npm, os_release, python, rpm
+from corral.scan.catalogers import apk, dpkg, java, npm, os_release, python, rpm
 from corral.scan.packages import Package
 
-VERSION = 1
+VERSION = 3  # 2: Java archives; 3: Go binaries
 
 
 @dataclass
@@ -51,6 +51,7 @@ CATALOGERS: tuple[Cataloger, ...] = (
     Cataloger("rpm-db", rpm.matches, _packages(rpm.parse)),
     Cataloger("python-installed-package", python.matches, _packages(python.parse)),
     Cataloger("javascript-package", npm.matches, _packages(npm.parse)),
+    Cataloger("java-archive", java.matches, _packages(java.parse)),
 )
 
 

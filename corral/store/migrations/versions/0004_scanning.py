@@ -86,6 +86,7 @@ def upgrade() -> None:
         sa.Column("record", sa.JSON, nullable=False),
         sa.Column("imported_at", TS, nullable=False),
     )
+    op.create_index("ix_vuln_advisories_imported", "vuln_advisories", ["imported_at"])
     op.create_table(
         "vuln_affected",
         sa.Column("advisory_id", sa.String(255), primary_key=True),
@@ -109,5 +110,14 @@ def upgrade() -> None:
         sa.Column("region", sa.String(32), primary_key=True),
         sa.Column("resource_type", sa.String(32), primary_key=True),
         sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+    )
+    op.create_table(
+        "inspector_configuration",
+        sa.Column("account_id", sa.String(12), primary_key=True),
+        sa.Column("region", sa.String(32), primary_key=True),
+        sa.Column("rescan_duration", sa.String(16), nullable=False),
+        sa.Column("pull_date_rescan_duration", sa.String(16)),
+        sa.Column("pull_date_rescan_mode", sa.String(16)),
         sa.Column("updated_at", TS, nullable=False),
     )
