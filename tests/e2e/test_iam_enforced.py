@@ -49,7 +49,8 @@ def aws_cli(server, *args: str, key: str, secret: str, token: str | None = None)
 
 def skopeo_as(server, tmp_path: Path, key: str, secret: str, token: str | None = None) -> Skopeo:
     if shutil.which("skopeo") is None:
-        pytest.skip("skopeo is not installed")
+        pytest.fail("skopeo is not installed: apt-get install skopeo (`make test` does it as "
+                    "root; see Makefile APT_PACKAGES)")
     password = aws_cli(server, "ecr", "get-login-password", key=key, secret=secret, token=token)
     assert password.returncode == 0, password.stderr
     host = f"127.0.0.1:{server.port}"

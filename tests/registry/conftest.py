@@ -66,7 +66,8 @@ class Skopeo:
 def skopeo_login(srv, authfile: Path) -> Skopeo:
     """``aws ecr get-login-password`` piped into ``skopeo login --password-stdin``."""
     if shutil.which("skopeo") is None:
-        pytest.skip("skopeo is not installed (apt-get install skopeo; see Makefile APT_PACKAGES)")
+        pytest.fail("skopeo is not installed: apt-get install skopeo (`make test` does it as "
+                    "root; see Makefile APT_PACKAGES)")
     password = srv.aws("ecr", "get-login-password")
     assert password.returncode == 0, password.stderr
     host = f"127.0.0.1:{srv.port}"
