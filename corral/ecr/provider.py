@@ -207,16 +207,13 @@ class EcrProvider(ImageOperations, LifecycleOperations, RepositoryPolicyOperatio
     @acts_on(_repo_arn)
     def delete_repository(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         repo = self._repo(ctx, params)
-        if self.image_count(ctx, repo) and not params.get("force"):
+        if images.count(ctx.db, repo.id) and not params.get("force"):
             raise RepositoryNotEmptyException(repo.name, repo.account_id)
         view = self._view(repo)
         self.drop_uploads(ctx, repo)
         self.drop_repository_policy(ctx, repo)
         repositories.remove(ctx.db, repo)
         return {"repository": view}
-
-    def image_count(self, ctx: RequestContext, repo: Repository) -> int:
-        return images.count(ctx.db, repo.id)
 
     def get_authorization_token(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         registries = params.get("registryIds") or [ctx.account_id]

@@ -29,11 +29,6 @@ class Repository:
         return arns.ecr_repository(self.region, self.account_id, self.name)
 
 
-def _scope(account_id: str, region: str):
-    t = ecr_repositories.c
-    return (t.account_id == account_id) & (t.region == region)
-
-
 # Hot statements are built once (bound parameters); rows map onto Repository by position,
 # since its fields follow the table's column order.
 _t = ecr_repositories.c
@@ -53,14 +48,6 @@ def page(db: Connection, account_id: str, region: str, *, after_id: int, limit: 
     rows = db.execute(_PAGE, {"account": account_id, "region": region, "after": after_id,
                               "limit": limit}).all()
     return [Repository(*r) for r in rows]
-
-
-def count(db: Connection, account_id: str, region: str) -> int:
-    from sqlalchemy import func
-
-    return db.execute(
-        select(func.count()).select_from(ecr_repositories).where(_scope(account_id, region))
-    ).scalar_one()
 
 
 def insert(db: Connection, **values) -> Repository:
