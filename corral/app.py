@@ -24,6 +24,7 @@ from corral.aws.provider import Provider
 from corral.config import Settings
 from corral.controller import Controller
 from corral.ecr.provider import EcrProvider
+from corral.ecs.provider import EcsProvider
 from corral.events import EventBus
 from corral.iam.credentials import Credentials
 from corral.iam.enforce import PolicyAuthorizer
@@ -64,7 +65,8 @@ def providers(settings: Settings, blobs: BlobStore | None = None,
     from corral.scan.inspector_api import Inspector2Provider
 
     return {p.service: p for p in (EcrProvider(settings, blobs), StsProvider(credentials),
-                                   IamProvider(credentials), Inspector2Provider(settings))}
+                                   IamProvider(credentials), Inspector2Provider(settings),
+                                   EcsProvider(settings))}
 
 
 def blob_store(settings: Settings) -> BlobStore:

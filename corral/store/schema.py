@@ -519,3 +519,69 @@ iam_vended_credentials = Table(
     Column("created_at", UTCDateTime(), nullable=False),
 )
 Index("ix_iam_vended_consumer", iam_vended_credentials.c.consumer)
+
+# --- ECS --------------------------------------------------------------------------------
+# Rows keep the indexed facts as columns and the rest of the AWS shape as a JSON document
+# (`doc`), which is what Describe* returns after a few live fields are filled in.
+
+ecs_clusters = Table(
+    "ecs_clusters",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("status", String(16), nullable=False),  # ACTIVE | INACTIVE
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("doc", JsonValue(), nullable=False),  # settings, configuration, capacity providers
+)
+
+ecs_task_definitions = Table(
+    "ecs_task_definitions",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("family", String(255), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),  # ACTIVE | INACTIVE | DELETE_IN_PROGRESS
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("doc", JsonValue(), nullable=False),  # the TaskDefinition shape
+)
+Index("ix_ecs_taskdef_status", ecs_task_definitions.c.account_id, ecs_task_definitions.c.region,
+      ecs_task_definitions.c.status)
+
+# The local machine as a container instance of a cluster (one row per cluster it serves).
+ecs_container_instances = Table(
+    "ecs_container_instances",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("cluster", String(255), primary_key=True),
+    Column("instance_id", String(64), primary_key=True),  # the UUID in the ARN
+    Column("ec2_instance_id", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # ACTIVE | DRAINING | INACTIVE
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("doc", JsonValue(), nullable=False),  # registeredResources, attributes, versionInfo
+)
+
+ecs_tasks = Table(
+    "ecs_tasks",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("task_id", String(32), primary_key=True),
+    Column("cluster", String(255), nullable=False),
+    Column("family", String(255), nullable=False),
+    Column("started_by", String(128)),
+    Column("service", String(255)),
+    Column("desired_status", String(16), nullable=False),
+    Column("last_status", String(16), nullable=False),
+    Column("launch_type", String(16), nullable=False),
+    Column("container_instance", String(64)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("stopped_at", UTCDateTime()),
+    Column("version", Integer, nullable=False),
+    Column("doc", JsonValue(), nullable=False),  # the Task shape, containers included
+)
+Index("ix_ecs_tasks_cluster", ecs_tasks.c.account_id, ecs_tasks.c.region, ecs_tasks.c.cluster,
+      ecs_tasks.c.desired_status)
+Index("ix_ecs_tasks_active", ecs_tasks.c.last_status)

@@ -1,0 +1,1 @@
+"""ECS: task definitions, clusters, the local container instance, tasks and the task agent."""

@@ -1,0 +1,7 @@
+"""ECS Cluster operations (a mixin of EcsProvider)."""
+
+from __future__ import annotations
+
+
+class ClusterOperations:
+    pass

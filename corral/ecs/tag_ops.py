@@ -1,0 +1,7 @@
+"""ECS Tag operations (a mixin of EcsProvider)."""
+
+from __future__ import annotations
+
+
+class TagOperations:
+    pass

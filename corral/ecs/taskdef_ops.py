@@ -1,0 +1,7 @@
+"""ECS TaskDefinition operations (a mixin of EcsProvider)."""
+
+from __future__ import annotations
+
+
+class TaskDefinitionOperations:
+    pass
