@@ -91,8 +91,22 @@ def build(settings: Settings) -> Corral:
     _wire_lifecycle(corral, blobs)
     _wire_iam(corral, served['sts'])
     _wire_scanning(corral, blobs)
+    _wire_ecs(corral, blobs, authorizer)
+    _register_shutdown(corral)
     corral.asgi = _asgi(corral, registry)
     return corral
+
+
+def _register_shutdown(corral: Corral) -> None:
+    """``corral down``: the server stops as on SIGTERM, just after answering."""
+    import os
+    import signal
+    import threading
+
+    @corral.admin.action("server/shutdown", transaction=False)
+    def shutdown(_ctx, _body: dict) -> dict:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return {"shutting_down": True}
 
 
 def _wire_iam(corral: Corral, sts: Provider) -> None:
@@ -130,6 +144,38 @@ def _wire_scanning(corral: Corral, blobs: BlobStore) -> None:
         corral.events.subscribe(topic, controller.wake)
     scan_admin.register(corral.admin)
     corral.controllers.append(controller)
+
+
+def runtime_driver(settings: Settings):
+    """The container runtime tasks run on (CORRAL_RUNTIME)."""
+    if settings.runtime == "docker":
+        from corral.runtime.docker import DockerDriver
+
+        return DockerDriver(settings.data_dir / "runtime",
+                            socket=settings.docker_host.removeprefix("unix://"))
+    from corral.runtime.oci import OciDriver
+
+    return OciDriver(settings.data_dir / "runtime", runtime=settings.runtime)
+
+
+def _wire_ecs(corral: Corral, blobs: BlobStore, authorizer: PolicyAuthorizer) -> None:
+    """ECS: the provider's collaborators, the task agent (woken by task changes), and
+    `corral tasks`."""
+    from corral.ecs import admin as ecs_admin
+    from corral.ecs.agent import TaskAgent
+    from corral.runtime.images import ImageResolver
+
+    s = corral.settings
+    driver = runtime_driver(s)
+    images = ImageResolver(corral.store, blobs, authorizer, s)
+    agent = TaskAgent(corral.store, driver, images, s.data_dir, stop_timeout=s.ecs_stop_timeout,
+                      pids_limit=s.ecs_pids_limit)
+    ecs = corral.gateway.providers["ecs"]
+    ecs.authorizer, ecs.agent = authorizer, agent
+    corral.store.events = corral.events
+    corral.events.subscribe("ecs.task.changed", agent.wake)
+    ecs_admin.register(corral.admin, agent)
+    corral.controllers.append(agent)
 
 
 async def _http_request(request: Request) -> HttpRequest:

@@ -107,5 +107,15 @@ def _add_scan_commands() -> None:
 _add_scan_commands()
 
 
+def _add_task_commands() -> None:
+    from corral.ecs.cli import down, tasks
+
+    main.add_command(tasks)
+    main.add_command(down)
+
+
+_add_task_commands()
+
+
 if __name__ == "__main__":
     main()

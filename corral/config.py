@@ -72,6 +72,15 @@ class Settings:
     # pushes), and cancels uploads idle for longer than upload_max_age.
     gc_grace: float = 3600.0
     upload_max_age: float = 86400.0
+    # The container runtime tasks run on: crun (default) or runc (OCI, daemonless), or docker
+    # (the Docker Engine at docker_host).
+    runtime: str = "crun"
+    docker_host: str = "unix:///var/run/docker.sock"
+    # Seconds between SIGTERM and SIGKILL when a container sets no stopTimeout
+    # (the ECS agent's ECS_CONTAINER_STOP_TIMEOUT).
+    ecs_stop_timeout: float = 30.0
+    # Process limit per container (ECS has none; this keeps a fork bomb off the host); 0: none.
+    ecs_pids_limit: int = 4096
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -94,6 +103,10 @@ class Settings:
             "lifecycle_interval": ("CORRAL_LIFECYCLE_INTERVAL", _seconds),
             "gc_grace": ("CORRAL_GC_GRACE", _seconds),
             "upload_max_age": ("CORRAL_UPLOAD_MAX_AGE", _seconds),
+            "runtime": ("CORRAL_RUNTIME", str.lower),
+            "docker_host": ("CORRAL_DOCKER_HOST", str),
+            "ecs_stop_timeout": ("CORRAL_ECS_STOP_TIMEOUT", _seconds),
+            "ecs_pids_limit": ("CORRAL_ECS_PIDS_LIMIT", int),
         }
         changes = {name: conv(env[var]) for name, (var, conv) in pick.items() if env.get(var)}
         return replace(s, **changes).validated()
@@ -102,6 +115,8 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None}).validated()
 
     def validated(self) -> Settings:
+        if self.runtime not in ("crun", "runc", "docker"):
+            raise ValueError(f"CORRAL_RUNTIME must be crun, runc or docker, not {self.runtime!r}")
         if self.auth_mode not in ("strict", "open"):
             raise ValueError(f"CORRAL_AUTH must be 'strict' or 'open', not {self.auth_mode!r}")
         for account in (self.account_id, *(a for a, _, _ in self.extra_accounts)):

@@ -1,0 +1,92 @@
+"""Corral's own task actions (``corral tasks …``):
+
+    ecs/stop-all-tasks {"wait"?: bool}   ⇒ {"stopping": n, "active": n}  (corral down --stop-tasks)
+    ecs/task-logs  {"task": id|arn, "container"?: name, "offset"?: {name: bytes}}
+                   ⇒ {"lines": [{"container", "time", "stream", "text"}], "offset": {…},
+                      "lastStatus": …}
+
+Output is read from the runtime's per-container log while the container exists and from the
+copy the agent keeps after it stopped (until the task is forgotten). ``offset`` lets
+``--follow`` ask only for what is new.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from corral.admin import AdminApi
+from corral.aws.context import RequestContext
+from corral.aws.errors import ValidationException
+from corral.ecs import names, tasks
+from corral.runtime.driver import RuntimeFailure
+from corral.store.db import emit
+
+MAX_BYTES = 1024 * 1024  # per call and container
+
+
+def register(admin: AdminApi, agent) -> None:
+    @admin.action("ecs/task-logs")
+    def task_logs(ctx: RequestContext, body: dict) -> dict:
+        ref = str(body.get("task") or "")
+        row = tasks.get(ctx.db, ctx.account_id, ctx.region, names.last_part(ref))
+        if row is None:
+            raise ValidationException(f"no task {ref!r} in {ctx.account_id}/{ctx.region}; "
+                                      "list them with `aws ecs list-tasks`")
+        offsets = dict(body.get("offset") or {})
+        lines = []
+        for name, f in row.private["containers"].items():
+            if body.get("container") and name != body["container"]:
+                continue
+            path = _log_file(agent, row.task_id, name, f["runtimeId"])
+            start = int(offsets.get(name, 0))
+            chunk, offsets[name] = _read(path, start)
+            lines += [_parse(name, line) for line in chunk]
+        lines.sort(key=lambda x: x["time"])
+        return {"lines": lines, "offset": offsets, "lastStatus": row.doc["lastStatus"]}
+
+
+    @admin.action("ecs/stop-all-tasks")
+    def stop_all(ctx: RequestContext, body: dict) -> dict:
+        """Every task of the caller's account and region that is not STOPPED is told to stop
+        (``corral down --stop-tasks``); with ``wait`` only counts those still active."""
+        rows = [r for r in tasks.active(ctx.db)
+                if (r.account_id, r.region) == (ctx.account_id, ctx.region)]
+        stopping = 0
+        for row in rows:
+            if body.get("wait") or row.doc["desiredStatus"] == "STOPPED":
+                continue
+            row.doc.update(desiredStatus="STOPPED", stopCode="UserInitiated",
+                           stoppedReason="Container instance deregistration forced by user",
+                           stoppingAt=time.time())
+            tasks.save(ctx.db, row)
+            emit(ctx.db, "ecs.task.changed", task=[row.account_id, row.region, row.task_id])
+            stopping += 1
+        return {"stopping": stopping, "active": len(rows)}
+
+
+def _log_file(agent, task_id: str, name: str, runtime_id: str) -> Path | None:
+    saved = agent.saved_log(task_id, name)
+    if saved.exists():
+        return saved
+    try:
+        return agent.driver.log_path(runtime_id)
+    except RuntimeFailure:
+        return None
+
+
+def _read(path: Path | None, start: int) -> tuple[list[str], int]:
+    if path is None or not path.exists():
+        return [], start
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(MAX_BYTES)
+    end = data.rfind(b"\n") + 1  # whole lines only
+    text = data[:end].decode("utf-8", "replace")
+    return text.splitlines(), start + end
+
+
+def _parse(container: str, line: str) -> dict:
+    when, _, rest = line.partition(" ")
+    stream, _, text = rest.partition(" ")
+    return {"container": container, "time": when, "stream": stream, "text": text}
