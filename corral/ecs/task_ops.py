@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from corral.aws import pagination
@@ -50,11 +51,11 @@ class TaskOperations:
         if not 1 <= len(refs) <= MAX_COUNT:
             raise InvalidParameterException("containerInstances must hold 1 to 10 instances.")
         local = instances.ensure_local(ctx.db, ctx.account_id, ctx.region, cluster["name"],
-                                       time.time())
+                                       datetime.now(UTC))
         reservation = placement.reservation(td, params.get("overrides"))
         placed, failures = [], []
         for ref in refs:
-            if names.last_part(ref) != local["instance_id"]:
+            if local is None or names.last_part(ref) != local["instance_id"]:
                 failures.append({"arn": ref, "reason": "MISSING"})
                 continue
             got, failed = self._place(ctx, params, cluster, td, reservation, 1)
@@ -102,7 +103,8 @@ class TaskOperations:
 
     def _place(self, ctx: RequestContext, params: dict, cluster: dict, td: dict,
                reservation, count: int) -> tuple[list[str | None], list[dict]]:
-        instances.ensure_local(ctx.db, ctx.account_id, ctx.region, cluster["name"], time.time())
+        instances.ensure_local(ctx.db, ctx.account_id, ctx.region, cluster["name"],
+                               datetime.now(UTC))
         candidates = instances.candidates(ctx.db, ctx.account_id, ctx.region, cluster["name"])
         constraints = [*(td.get("placementConstraints") or []),
                        *(params.get("placementConstraints") or [])]
@@ -277,7 +279,7 @@ def _task_doc(ctx: RequestContext, params: dict, cluster: dict, td: dict, launch
         "attachments": [_eni_attachment(params)] if awsvpc else [],
         "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
         "tags": [],
-        PRIVATE: {"td": td, "containers": facts, "instance": instance_id,
+        PRIVATE: {"td": _snapshot(td), "containers": facts, "instance": instance_id,
                   "reserved": _reserved(reservation),
                   "principal": ctx.principal.arn},
     }
@@ -295,12 +297,16 @@ def _task_doc(ctx: RequestContext, params: dict, cluster: dict, td: dict, launch
     return doc
 
 
+def _snapshot(td: dict) -> dict:
+    """The task definition as the task started from it (timestamps as epoch seconds)."""
+    return {k: (v.timestamp() if isinstance(v, datetime) else v) for k, v in td.items()}
+
+
 def _reserved(r) -> dict | None:
     """What the task holds on its container instance until it is STOPPED (§4.2)."""
     if r is None:
         return None
-    return {"cpu": r.cpu, "memory": r.memory, "ports": list(r.ports),
-            "portsUdp": list(r.ports_udp)}
+    return r.to_doc()
 
 
 def _overrides_view(overrides: dict) -> dict:
