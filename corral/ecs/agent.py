@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from corral.aws.context import Principal
+from corral.runtime.images import account_principal, role_principal
 from corral.controller import Controller
 from corral.ecs import container_spec, health, task_engine, tasks
 from corral.ecs.task_engine import PRIVATE, Action
@@ -231,7 +232,11 @@ class TaskWorker(threading.Thread):
 
     def _do_pull(self, action: Action, doc: dict, row: tasks.TaskRow) -> None:
         doc.setdefault("pullStartedAt", time.time())
-        principal = self._pull_principal(doc, row)
+        try:
+            principal = self._pull_principal(doc, row)
+        except RuntimeFailure as e:  # the execution role cannot be assumed
+            task_engine.fail_to_start(doc, f"{e.kind}: {e}", time.time())
+            return
         for c in doc["containers"]:
             f = doc[PRIVATE]["containers"][c["name"]]
             if f["known"] != "NONE":
@@ -253,12 +258,9 @@ class TaskWorker(threading.Thread):
         role = (doc.get("overrides") or {}).get("executionRoleArn") or \
             doc[PRIVATE]["td"].get("executionRoleArn")
         if role:
-            from corral.runtime.images import role_principal
-
-            with self.agent.store.transaction(write=False) as db:
+            with self.agent.store.transaction() as db:  # may open an STS session of the role
                 return role_principal(db, role, row.task_id)
-        return Principal(row.account_id, f"arn:aws:iam::{row.account_id}:root",
-                         row.account_id, "", "Account")
+        return account_principal(row.account_id)
 
     def _spec(self, name: str, doc: dict, row: tasks.TaskRow):
         p = doc[PRIVATE]
