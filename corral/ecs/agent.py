@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from corral.aws.context import Principal
-from corral.runtime.images import account_principal, role_principal
 from corral.controller import Controller
 from corral.ecs import container_spec, health, task_engine, tasks
 from corral.ecs.task_engine import PRIVATE, Action
@@ -34,6 +33,7 @@ from corral.runtime.driver import (
     RuntimeFailure,
     SandboxSpec,
 )
+from corral.runtime.images import account_principal, role_principal
 from corral.store import Store
 
 log = logging.getLogger("corral.ecs.agent")
