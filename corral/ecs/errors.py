@@ -30,3 +30,5 @@ class ClusterNotFoundException(EcsError):
 
     def __init__(self, message: str = "Cluster not found."):
         super().__init__(message)
+TargetNotFoundException = error_class("TargetNotFoundException", base=EcsError)
+AttributeLimitExceededException = error_class("AttributeLimitExceededException", base=EcsError)
