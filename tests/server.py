@@ -62,7 +62,25 @@ class CorralServer:
         with urllib.request.urlopen(f"{self.endpoint}/_corral/health", timeout=2) as r:
             return json.load(r)
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    def admin(self, action: str, body: dict | None = None) -> dict:
+        """One of Corral's own actions, signed with the root key."""
+        from corral.client import CorralClient
+        from corral.config import Settings
+
+        return CorralClient(self.endpoint, Settings()).admin(action, body)
+
+    def stop_tasks(self, timeout: float = 90) -> None:
+        """Stop every task (as `corral down --stop-tasks` does) and wait until they stopped."""
+        self.admin("ecs/stop-all-tasks", {})
+        deadline = time.monotonic() + timeout
+        while self.admin("ecs/stop-all-tasks", {"wait": True})["active"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"tasks did not stop in {timeout}s")
+            time.sleep(0.3)
+
+    def stop(self, sig: int = signal.SIGTERM, *, stop_tasks: bool = False) -> None:
+        if stop_tasks and self.proc and self.proc.poll() is None:
+            self.stop_tasks()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:

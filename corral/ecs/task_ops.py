@@ -268,7 +268,7 @@ def _task_doc(ctx: RequestContext, params: dict, cluster: dict, td: dict, launch
         facts[c["name"]] = {"runtimeId": entry["runtimeId"], "known": "NONE"}
     awsvpc = (td.get("networkMode") or "bridge") == "awsvpc"
     doc: dict[str, Any] = {
-        "taskArn": arn, "clusterArn": cluster["clusterArn"],
+        "taskArn": arn, "clusterArn": clusters.arn(cluster),
         "taskDefinitionArn": td["taskDefinitionArn"], "overrides": _overrides_view(overrides),
         "lastStatus": "PROVISIONING" if awsvpc else "PENDING", "desiredStatus": "RUNNING",
         "containers": containers, "createdAt": now, "version": 1, "launchType": launch,
