@@ -249,12 +249,16 @@ def _deps_of(container: dict) -> set[str]:
 
 def _project(doc: dict, defs: dict, facts: dict) -> None:
     """Write the facts into the Task shape's containers and health."""
+    host_mode = doc[PRIVATE]["td"].get("networkMode") == "host"
     for c in doc["containers"]:
         f = facts[c["name"]]
         c["lastStatus"] = {"RUNNING": "RUNNING", "STOPPED": "STOPPED"}.get(f["known"], "PENDING")
         for key in ("exitCode", "reason", "imageDigest"):
             if f.get(key) is not None:
                 c[key] = f[key]
+        if host_mode and f["known"] == "RUNNING" and not f.get("bindings"):
+            f["bindings"] = [[m["containerPort"], m["containerPort"], m.get("protocol", "tcp"),
+                              "0.0.0.0"] for m in defs[c["name"]].get("portMappings") or []]
         if f.get("bindings") and not c.get("networkInterfaces"):
             c["networkBindings"] = [
                 {"bindIP": ip, "containerPort": cp, "hostPort": hp, "protocol": proto}

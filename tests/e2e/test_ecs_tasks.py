@@ -307,3 +307,51 @@ def test_kill_9_while_a_task_exits_keeps_its_exit_code(fresh_server):
     got = describe(srv, task["taskArn"])
     assert got["containers"][0]["exitCode"] == 42
     assert got["stopCode"] == "EssentialContainerExited"
+
+
+def test_corral_down_leaves_tasks_running_unless_told_to_stop_them(fresh_server):
+    _need_root()
+    srv = fresh_server.start()
+    image = _push_to(srv)
+    td = register(srv, "e2e-down", [{"name": "app", "image": image, "memory": 16,
+                                     "stopTimeout": 1, "command": ["sleep", "600"]}])
+    task = run(srv, td)
+    wait(srv, "tasks-running", task["taskArn"])
+
+    def down(*flags: str) -> None:
+        out = subprocess.run([sys.executable, "-m", "corral.cli", "down", *flags, "--endpoint",
+                              srv.endpoint], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out
+        srv.proc.wait(timeout=30)
+
+    down()
+    srv.start()
+    assert describe(srv, task["taskArn"])["lastStatus"] == "RUNNING"
+    down("--stop-tasks")
+    srv.start()
+    got = describe(srv, task["taskArn"])
+    assert got["lastStatus"] == "STOPPED" and got["stopCode"] == "UserInitiated"
+    assert got["stoppedReason"] == "Container instance deregistration forced by user"
+
+
+def test_host_and_none_network_modes(server, ecs, app_image):
+    from tests.server import free_port
+
+    port = free_port()
+    td = register(server, "e2e-host", [web(app_image, command=[
+        "httpd", "-f", "-p", str(port), "-h", "/www"], portMappings=[
+        {"containerPort": port}])], networkMode="host")
+    task = run(server, td)
+    wait(server, "tasks-running", task["taskArn"])
+    binding = describe(server, task["taskArn"])["containers"][0]["networkBindings"][0]
+    assert binding["hostPort"] == binding["containerPort"] == port
+    assert fetch(f"http://127.0.0.1:{port}/index.html") == INDEX
+    stop(ecs, task["taskArn"])
+
+    td = register(server, "e2e-none", [{"name": "app", "image": app_image, "memory": 16,
+                                        "command": ["sh", "-c", "ls /sys/class/net; exit 0"]}],
+                  networkMode="none")
+    task = run(server, td)
+    wait(server, "tasks-stopped", task["taskArn"])
+    out = server.admin("ecs/task-logs", {"task": task["taskArn"]})
+    assert [line["text"] for line in out["lines"]] == ["lo"]
