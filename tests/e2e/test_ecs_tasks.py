@@ -137,6 +137,9 @@ def test_awsvpc_task_gets_a_private_address_that_answers(server, ecs, app_image)
     assert got["containers"][0]["networkInterfaces"][0]["privateIpv4Address"] == ip
     assert fetch(f"http://{ip}:8080/index.html") == INDEX
     assert got["platformVersion"] and got["cpu"] == "256" and got["memory"] == "512"
+    task_cgroup = f"/sys/fs/cgroup/memory/corral/{got['taskArn'].rsplit('/', 1)[1]}"
+    with open(f"{task_cgroup}/memory.limit_in_bytes") as f:  # task-level memory, enforced
+        assert int(f.read()) == 512 * 1024 * 1024
     stopped = stop(ecs, task["taskArn"])
     assert stopped["attachments"][0]["status"] == "DELETED"
 
