@@ -132,7 +132,7 @@ class ContainerSpec:
     user: str | None = None  # "uid", "uid:gid", "name", "name:group" (resolved in the rootfs)
     hostname: str | None = None
     sandbox: Sandbox | None = None
-    network: NetworkMode = "sandbox"  # sandbox: join sandbox.netns (awsvpc)
+    network: NetworkMode = "bridge"  # sandbox: join sandbox.netns (awsvpc)
     ports: tuple[PortMapping, ...] = ()  # bridge mode: published on the host
     mounts: tuple[Mount, ...] = ()
     memory_mib: int | None = None  # hard limit
