@@ -57,7 +57,7 @@ def register(admin: AdminApi, agent) -> None:
             if body.get("wait") or row.doc["desiredStatus"] == "STOPPED":
                 continue
             row.doc.update(desiredStatus="STOPPED", stopCode="UserInitiated",
-                           stoppedReason="Container instance deregistration forced by user",
+                           stoppedReason="Task stopped by user",
                            stoppingAt=time.time())
             tasks.save(ctx.db, row)
             emit(ctx.db, "ecs.task.changed", task=[row.account_id, row.region, row.task_id])

@@ -191,6 +191,8 @@ class TaskWorker(threading.Thread):
         return max(0.05, min([SLOW_TICK, *(d - now for d in due)]))
 
     def _save(self, row: tasks.TaskRow, doc: dict) -> None:
+        if doc == row.doc:
+            return  # nothing happened: no write lock taken (idle tasks tick every second)
         with self.agent.store.transaction() as db:
             current = tasks.get(db, *self.key)
             if current is None:

@@ -8,6 +8,12 @@
     DeleteTaskDefinitions       INACTIVE ⇒ DELETE_IN_PROGRESS; per-item failures
 
 The store is :mod:`corral.ecs.taskdefs`; tags go through :mod:`corral.ecs.tag_ops`.
+
+Naming a taskRoleArn or executionRoleArn *passes* that role to ECS, so Register also needs
+``iam:PassRole`` on it with ``iam:PassedToService`` = ``ecs-tasks.amazonaws.com`` (IAM User
+Guide, id_roles_use_passrole; ECS Developer Guide, task IAM roles), checked after the definition
+validates and before anything is stored. The check is skipped when no authorizer is wired
+(a provider built without the app, as unit tests do).
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from corral.ecs import names, taskdefs
 from corral.ecs.errors import ClientException, InvalidParameterException
 from corral.ecs.tag_ops import store_tags, tags_view
 from corral.ecs.taskdef_validation import normalize
+from corral.iam.vending import check_pass_role
 
+PASSED_TO = "ecs-tasks.amazonaws.com"  # the service a task definition's roles are passed to
+ROLE_FIELDS = ("taskRoleArn", "executionRoleArn")
 MAX_DELETE = 10  # task definitions per DeleteTaskDefinitions call [BC]
 _UNABLE = "Unable to describe task definition."  # AWS text
 _NOT_INACTIVE = ("The specified task definition is still in ACTIVE status. Please deregister "
@@ -63,9 +72,12 @@ def _decode(token: str | None, **expected: type) -> dict[str, Any] | None:
 
 
 class TaskDefinitionOperations:
+    authorizer: Any  # set on EcsProvider by the app; None without one
+
     @acts_on(_family_arns)
     def register_task_definition(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         body = normalize(params)
+        self._check_pass_roles(ctx, body)
         family = body["family"]
         revision = taskdefs.next_revision(ctx.db, ctx.account_id, ctx.region, family)
         doc = {"taskDefinitionArn": names.task_definition_arn(
@@ -78,6 +90,15 @@ class TaskDefinitionOperations:
         if params.get("tags"):
             out["tags"] = tags_view(ctx.db, doc["taskDefinitionArn"])
         return out
+
+    def _check_pass_roles(self, ctx: RequestContext, body: dict[str, Any]) -> None:
+        """AccessDeniedException naming iam:PassRole unless the caller may pass each role the
+        definition names to ECS tasks."""
+        if self.authorizer is None:
+            return
+        for role_arn in dict.fromkeys(body.get(f) for f in ROLE_FIELDS):
+            if role_arn:
+                check_pass_role(self.authorizer, ctx, role_arn, PASSED_TO)
 
     def _lookup(self, ctx: RequestContext, ref: str) -> dict[str, Any]:
         """What Describe answers for ``ref``, or ClientException as ECS answers."""

@@ -12,15 +12,22 @@ trust policy together with the caller's policies), so they declare no resources
 
 A session's permissions are only the role's (∩ boundary ∩ session policy); the caller's own
 policies are not evaluated again (id_credentials_temp_control-access_assumerole).
+
+Sessions are issued by two module-level functions, in the caller's transaction, so that code
+outside the STS API issues the very same sessions: ``issue_session`` (an ``ASIA…`` key) and
+``issue_role_session`` (a key plus the ``iam_sessions`` row naming the role), used by
+AssumeRole*, ``iam.vending`` (task-role credentials) and ``runtime.images`` (execution-role
+pulls).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from corral.aws import arns
 from corral.aws.context import Principal, RequestContext
@@ -29,14 +36,14 @@ from corral.aws.provider import Provider, acts_on
 from corral.iam import entities
 from corral.iam import evaluator as ev
 from corral.iam import policy as pol
-from corral.iam.credentials import Credentials
+from corral.iam.credentials import _KEY_ALPHABET, Credentials
 from corral.iam.errors import (
     InvalidIdentityToken,
     MalformedPolicyDocument,
     PackedPolicyTooLarge,
     StsValidationError,
 )
-from corral.store.schema import iam_oidc_providers, iam_sessions
+from corral.store.schema import access_keys, iam_oidc_providers, iam_sessions
 
 SESSION_POLICY_MAX = 2048
 MAX_SESSION_POLICY_ARNS = 10
@@ -56,11 +63,58 @@ def _denied(principal: Principal, action: str, resource: str, why: str = "") -> 
                         f"resource: {resource}{tail}")
 
 
+# --- sessions: shared by the STS operations, the credential vendor and image pulls ----------
+
+
+def issue_session(db: Connection, principal: Principal, seconds: int, *,
+                  now: datetime | None = None) -> dict[str, Any]:
+    """Temporary credentials (``ASIA…`` key, secret, session token) acting as ``principal``
+    for ``seconds``, written in the caller's transaction ``db`` (an operation already holding
+    the write lock must not open a second one). New keys need no cache invalidation: the
+    authenticator caches only keys it found."""
+    now = now or datetime.now(UTC)
+    key = "ASIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+    secret, token = secrets.token_urlsafe(30), secrets.token_urlsafe(96)
+    expires = now + timedelta(seconds=seconds)
+    db.execute(access_keys.insert().values(
+        access_key_id=key, secret_access_key=secret, account_id=principal.account_id,
+        principal_arn=principal.arn, user_id=principal.user_id, session_token=token,
+        expires_at=expires, status="Active", created_at=now))
+    return {"AccessKeyId": key, "SecretAccessKey": secret, "SessionToken": token,
+            "Expiration": expires}
+
+
+def issue_role_session(db: Connection, role, session_name: str, seconds: int, *,
+                       session_policy: str | None = None, policy_arns: list[str] | None = None,
+                       tags: dict[str, str] | None = None, source_identity: str | None = None,
+                       now: datetime | None = None) -> dict[str, Any]:
+    """A session of ``role`` (an ``iam_roles`` row) named ``session_name``: temporary
+    credentials plus the ``iam_sessions`` row through which the authorizer finds the role's
+    policies. Returns AssumeRole's ``Credentials`` and ``AssumedRoleUser``. Trust is the
+    caller's to decide first (AssumeRole*, ``vending.trust_allows``)."""
+    now = now or datetime.now(UTC)
+    role_arn = entities.arn(role.account_id, "role", role.path, role.name)
+    session_arn = arns.build("sts", "", role.account_id,
+                             f"assumed-role/{role.name}/{session_name}")
+    principal = Principal(role.account_id, session_arn, f"{role.unique_id}:{session_name}",
+                          "", "AssumedRole")
+    creds = issue_session(db, principal, seconds, now=now)
+    db.execute(iam_sessions.insert().values(
+        access_key_id=creds["AccessKeyId"], account_id=role.account_id, role_arn=role_arn,
+        session_name=session_name, session_policy=session_policy,
+        policy_arns=policy_arns or [], tags=tags or {}, source_identity=source_identity,
+        issued_at=now))
+    return {"Credentials": creds,
+            "AssumedRoleUser": {"AssumedRoleId": principal.user_id, "Arn": session_arn}}
+
+
 class StsProvider(Provider):
     service = "sts"
 
     def __init__(self, credentials: Credentials | None = None, authorizer=None):
-        self.credentials = credentials
+        # ``credentials`` is accepted for app.build's call only: sessions are written in the
+        # operation's transaction by the module-level issue_session / issue_role_session.
+        del credentials
         self.authorizer = authorizer  # PolicyAuthorizer (set by app.build), for caller bundles
         from corral.iam.oidc import KeyCache
 
@@ -136,28 +190,6 @@ class StsProvider(Provider):
         return ev.evaluate(req, bundle.identity, boundary=bundle.boundary, session=bundle.session,
                            resource=ev.Named(role_arn, trust), trust=True)
 
-    def issue_role_session(self, db, role, session_name: str, seconds: int, *,
-                           session_policy: str | None = None, policy_arns: list[str] | None = None,
-                           tags: dict[str, str] | None = None,
-                           source_identity: str | None = None,
-                           now: datetime | None = None) -> dict[str, Any]:
-        """Temporary credentials for a session of ``role`` (AssumeRole*, task credentials)."""
-        role_arn = entities.arn(role.account_id, "role", role.path, role.name)
-        session_arn = arns.build("sts", "", role.account_id,
-                                 f"assumed-role/{role.name}/{session_name}")
-        now = now or datetime.now(UTC)
-        principal = Principal(role.account_id, session_arn, f"{role.unique_id}:{session_name}",
-                              "", "AssumedRole")
-        creds = self.credentials.issue_session(principal, timedelta(seconds=seconds),
-                                               db=db, now=now)
-        db.execute(iam_sessions.insert().values(
-            access_key_id=creds["AccessKeyId"], account_id=role.account_id, role_arn=role_arn,
-            session_name=session_name, session_policy=session_policy,
-            policy_arns=policy_arns or [], tags=tags or {}, source_identity=source_identity,
-            issued_at=now))
-        return {"Credentials": creds,
-                "AssumedRoleUser": {"AssumedRoleId": principal.user_id, "Arn": session_arn}}
-
     # --- AssumeRole ------------------------------------------------------------------------
 
     @acts_on(_none)
@@ -188,7 +220,7 @@ class StsProvider(Provider):
         chained = ctx.principal.type == "AssumedRole"
         seconds = self._duration(params, CHAINED_MAX if chained else role.max_session_duration)
         session_policy, policy_arns = self._session_policies(ctx, params)
-        out = self.issue_role_session(ctx.db, role, params["RoleSessionName"], seconds,
+        out = issue_role_session(ctx.db, role, params["RoleSessionName"], seconds,
                                       session_policy=session_policy, policy_arns=policy_arns,
                                       tags=tags, source_identity=params.get("SourceIdentity"))
         if session_policy is not None:
@@ -208,9 +240,8 @@ class StsProvider(Provider):
         maximum = 3600 if p.type == "Account" else 129600
         seconds = self._duration(params, maximum, default=3600 if p.type == "Account" else 43200)
         now = datetime.now(UTC)
-        creds = self.credentials.issue_session(
-            Principal(p.account_id, p.arn, p.user_id, "", p.type), timedelta(seconds=seconds),
-            db=ctx.db, now=now)
+        creds = issue_session(ctx.db, Principal(p.account_id, p.arn, p.user_id, "", p.type),
+                              seconds, now=now)
         ctx.db.execute(iam_sessions.insert().values(
             access_key_id=creds["AccessKeyId"], account_id=p.account_id, role_arn=None,
             session_name=None, session_policy=None, policy_arns=[], tags={},
@@ -251,7 +282,7 @@ class StsProvider(Provider):
             raise AccessDenied("Not authorized to perform sts:AssumeRoleWithWebIdentity")
         seconds = self._duration(params, role.max_session_duration)
         session_policy, policy_arns = self._session_policies(ctx, params)
-        out = self.issue_role_session(ctx.db, role, params["RoleSessionName"], seconds,
+        out = issue_role_session(ctx.db, role, params["RoleSessionName"], seconds,
                                       session_policy=session_policy, policy_arns=policy_arns)
         return {**out, "SubjectFromWebIdentityToken": claims.subject,
                 "Provider": claims.issuer, "Audience": claims.audience}

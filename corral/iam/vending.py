@@ -38,6 +38,7 @@ from corral.iam import evaluator as ev
 from corral.iam import policy as pol
 from corral.iam.authorize import access_denied
 from corral.iam.enforce import role_row
+from corral.iam.sts import issue_role_session
 from corral.store import Store
 from corral.store.schema import access_keys, iam_vended_credentials
 
@@ -72,27 +73,37 @@ def check_pass_role(authorizer, ctx: RequestContext, role_arn: str, service: str
             ctx.extras["context_keys"] = saved
 
 
+def trust_allows(role, service: str, source_account: str | None = None,
+                 source_arn: str | None = None) -> bool:
+    """Whether ``role``'s trust policy lets the service principal ``service`` assume it, as
+    the service does on a consumer's behalf: ``aws:SourceAccount`` (the role's own account
+    unless given) and ``aws:SourceArn`` in the context (the confused-deputy keys). A trust
+    policy that no longer parses trusts nobody."""
+    role_arn = entities.arn(role.account_id, "role", role.path, role.name)
+    context = {"aws:SourceAccount": source_account or role.account_id}
+    if source_arn:
+        context["aws:SourceArn"] = source_arn
+    caller = ev.Caller(service, role.account_id, "Service", name=service)
+    req = ev.Request("sts:AssumeRole", role_arn, caller, ev.context_of(context),
+                     role.account_id)
+    try:
+        trust = ev.Named(role_arn, pol.parse_cached(role.trust_policy, "trust"))
+    except pol.MalformedPolicy:
+        return False
+    return ev.evaluate(req, resource=trust, trust=True).allowed
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 class CredentialVendor:
-    def __init__(self, store: Store, sts, endpoint: str):
+    def __init__(self, store: Store, sts: object, endpoint: str):
+        # ``sts`` is accepted for app.build's call only: sessions come from
+        # ``sts.issue_role_session`` (module level), in this vendor's own transactions.
+        del sts
         self.store = store
-        self.sts = sts  # StsProvider: issue_role_session
         self.endpoint = endpoint.rstrip("/")
-
-    def _trust_allows(self, role, service: str, source_account: str,
-                      source_arn: str | None) -> bool:
-        role_arn = entities.arn(role.account_id, "role", role.path, role.name)
-        context = {"aws:SourceAccount": source_account}
-        if source_arn:
-            context["aws:SourceArn"] = source_arn
-        caller = ev.Caller(service, role.account_id, "Service", name=service)
-        req = ev.Request("sts:AssumeRole", role_arn, caller, ev.context_of(context),
-                         role.account_id)
-        trust = ev.Named(role_arn, pol.parse_cached(role.trust_policy, "trust"))
-        return ev.evaluate(req, resource=trust, trust=True).allowed
 
     def vend(self, role_arn: str, consumer: str, *, service: str = "ecs-tasks.amazonaws.com",
              source_account: str | None = None, source_arn: str | None = None,
@@ -104,12 +115,11 @@ class CredentialVendor:
                 return self.vend(role_arn, consumer, service=service,
                                  source_account=source_account, source_arn=source_arn, db=own)
         role = role_row(db, role_arn)
-        if role is None or not self._trust_allows(role, service, source_account or
-                                                  (arns.parse(role_arn).account), source_arn):
+        if role is None or not trust_allows(role, service, source_account, source_arn):
             raise AccessDeniedException(
                 f"{service} is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
         session = consumer.rsplit("/", 1)[-1][:64] or "corral"
-        out = self.sts.issue_role_session(db, role, _session_name(session),
+        out = issue_role_session(db, role, session_name(session),
                                           int(LIFETIME.total_seconds()))
         cred_id = secrets.token_hex(16)
         token = secrets.token_urlsafe(32)
@@ -136,8 +146,8 @@ class CredentialVendor:
                 role = role_row(db, row.role_arn)
                 if role is None:
                     return None
-                out = self.sts.issue_role_session(
-                    db, role, _session_name(row.consumer.rsplit("/", 1)[-1]),
+                out = issue_role_session(
+                    db, role, session_name(row.consumer.rsplit("/", 1)[-1]),
                     int(LIFETIME.total_seconds()), now=now)
                 db.execute(iam_vended_credentials.update().where(
                     iam_vended_credentials.c.id == cred_id).values(
@@ -155,7 +165,9 @@ class CredentialVendor:
                 iam_vended_credentials.c.consumer == consumer)).rowcount
 
 
-def _session_name(text: str) -> str:
+def session_name(text: str) -> str:
+    """A valid RoleSessionName (2 to 64 of letters, digits and ``=,.@-_``) made from ``text``;
+    other characters become ``-``."""
     name = "".join(c if c.isalnum() or c in "=,.@-_" else "-" for c in text)[:64]
     return name if len(name) >= 2 else f"{name}-session"
 

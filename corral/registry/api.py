@@ -31,6 +31,7 @@ from corral.ecr import auth as ecr_auth
 from corral.ecr import images, repositories
 from corral.ecr.images import MissingReferences, TagImmutable
 from corral.ecr.repositories import Repository
+from corral.ecr.scope import registry_of_host
 from corral.iam.authorize import Authorizer
 from corral.registry import digests, manifests
 from corral.registry.blobs import BlobStore, DigestMismatch
@@ -41,7 +42,6 @@ from corral.store.schema import ecr_repositories, registry_uploads
 log = logging.getLogger("corral.registry")
 
 NAME = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
-_HOST = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.localhost(?::\d+)?$")
 _ROUTES = [  # (suffix pattern after /v2/<name>, handler name); first match wins
     (re.compile(r"^(?P<name>.+)/tags/list$"), "tags"),
     (re.compile(r"^(?P<name>.+)/manifests/(?P<ref>[^/]+)$"), "manifest"),
@@ -116,8 +116,7 @@ class RegistryApi:
         raise RegistryError("NAME_UNKNOWN", f"no route for {path}", status=404)
 
     def _registry_of(self, host: str) -> tuple[str, str]:
-        m = _HOST.match(host)
-        return (m.group(1), m.group(2)) if m else (self.settings.account_id, self.settings.region)
+        return registry_of_host(host) or (self.settings.account_id, self.settings.region)
 
     def _challenge(self, message: str) -> RegistryError:
         realm = f"{self.settings.public_endpoint}/"

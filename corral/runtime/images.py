@@ -49,12 +49,13 @@ from corral.aws.errors import AwsError
 from corral.config import Settings
 from corral.ecr import auth as ecr_auth
 from corral.ecr import images, repositories
+from corral.ecr.scope import registry_of_host
 from corral.iam import entities
-from corral.iam import evaluator as ev
-from corral.iam import policy as pol
-from corral.iam.credentials import Credentials, root_principal
+from corral.iam.credentials import root_principal
 from corral.iam.enforce import role_row
-from corral.iam.sts import StsProvider
+from corral.iam.sts import issue_role_session
+from corral.iam.vending import session_name as vended_session_name
+from corral.iam.vending import trust_allows
 from corral.registry import manifests
 from corral.registry.blobs import BlobStore
 from corral.runtime.driver import ImageContent, RuntimeFailure
@@ -62,8 +63,7 @@ from corral.store import Store
 from corral.store.schema import access_keys, iam_sessions
 
 PULL, LAYER = "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"
-_ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
-_LOCAL_ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.localhost(?::\d+)?$")
+ECS_TASKS = "ecs-tasks.amazonaws.com"  # the service principal execution roles must trust
 _LOCAL_HOST = re.compile(r"^(localhost|127\.0\.0\.1):(\d+)$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
@@ -129,9 +129,9 @@ def parse(image: str, settings: Settings) -> ImageRef:
     if not path or (digest is not None and not _DIGEST.match(digest)) or (
             tag is not None and not images.TAG_PATTERN.match(tag)):
         raise PullFailure(_retried(shown, "invalid reference format"))
-    m = _ECR_HOST.match(host) or _LOCAL_ECR_HOST.match(host)
-    if m is not None:
-        return ImageRef(host, m.group(1), m.group(2), path, tag, digest)
+    registry = registry_of_host(host)
+    if registry is not None:
+        return ImageRef(host, *registry, path, tag, digest)
     local = _LOCAL_HOST.match(host)
     if local is not None and int(local.group(2)) in _own_ports(settings):
         return ImageRef(host, settings.account_id, settings.region, path, tag, digest)
@@ -160,9 +160,6 @@ def account_principal(account_id: str) -> Principal:
     return root_principal(account_id, "")
 
 
-_STS = StsProvider(Credentials(None, None))  # type: ignore[arg-type]  # writes in the caller's db
-
-
 def role_principal(db: Connection, role_arn: str, session_name: str, *,
                    now: datetime | None = None) -> Principal:
     """A session of ``role_arn`` (the task's execution role), as ECS assumes it for the task:
@@ -172,13 +169,13 @@ def role_principal(db: Connection, role_arn: str, session_name: str, *,
     (ResourceInitializationError) when the role is missing or does not trust ECS tasks."""
     now = now or datetime.now(UTC)
     role = role_row(db, role_arn)
-    if role is None or not _trusts_ecs_tasks(role):
+    if role is None or not trust_allows(role, ECS_TASKS):
         raise RuntimeFailure(
             f"ECS was unable to assume the role '{role_arn}' that was provided for this task. "
             "Please verify that the role being passed has the proper trust relationship and "
             "permissions and that your IAM user has permissions to pass this role.",
             "ResourceInitializationError")
-    name = _session_name(session_name)
+    name = vended_session_name(session_name)
     canonical = entities.arn(role.account_id, "role", role.path, role.name)
     s, k = iam_sessions.c, access_keys.c
     row = db.execute(select(k.access_key_id, k.session_token).select_from(
@@ -186,30 +183,12 @@ def role_principal(db: Connection, role_arn: str, session_name: str, *,
         s.role_arn == canonical, s.session_name == name, k.status == "Active",
         k.expires_at > now + REUSE_MARGIN).limit(1)).first()
     if row is None:
-        creds = _STS.issue_role_session(db, role, name, int(SESSION_LIFETIME.total_seconds()),
-                                        now=now)["Credentials"]
+        creds = issue_role_session(db, role, name, int(SESSION_LIFETIME.total_seconds()),
+                                   now=now)["Credentials"]
         row = (creds["AccessKeyId"], creds["SessionToken"])
     session_arn = arns.build("sts", "", role.account_id, f"assumed-role/{role.name}/{name}")
     return Principal(role.account_id, session_arn, f"{role.unique_id}:{name}", row[0],
                      "AssumedRole", row[1])
-
-
-def _trusts_ecs_tasks(role) -> bool:
-    service = "ecs-tasks.amazonaws.com"
-    role_arn = entities.arn(role.account_id, "role", role.path, role.name)
-    req = ev.Request("sts:AssumeRole", role_arn,
-                     ev.Caller(service, role.account_id, "Service", name=service),
-                     ev.context_of({"aws:SourceAccount": role.account_id}), role.account_id)
-    try:
-        trust = ev.Named(role_arn, pol.parse_cached(role.trust_policy, "trust"))
-    except pol.MalformedPolicy:
-        return False
-    return ev.evaluate(req, resource=trust, trust=True).allowed
-
-
-def _session_name(text: str) -> str:
-    name = "".join(c if c.isalnum() or c in "=,.@-_" else "-" for c in text)[:64]
-    return name if len(name) >= 2 else f"{name}-session"
 
 
 # --- the resolver ----------------------------------------------------------------------------

@@ -334,7 +334,7 @@ def test_corral_down_leaves_tasks_running_unless_told_to_stop_them(fresh_server)
     srv.start()
     got = describe(srv, task["taskArn"])
     assert got["lastStatus"] == "STOPPED" and got["stopCode"] == "UserInitiated"
-    assert got["stoppedReason"] == "Container instance deregistration forced by user"
+    assert got["stoppedReason"] == "Task stopped by user"
 
 
 def test_host_and_none_network_modes(server, ecs, app_image):

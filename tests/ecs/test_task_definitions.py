@@ -316,3 +316,64 @@ def test_register_with_the_aws_cli(server, fam):
     assert bad.returncode != 0
     assert ("Invalid setting for container 'a'. At least one of 'memory' or "
             "'memoryReservation' must be specified.") in bad.stderr
+
+
+# ── iam:PassRole (IAM User Guide id_roles_use_passrole; ECS task IAM roles) ─────────────────
+
+def _policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _user_ecs(server, name: str, *extra: dict):
+    """boto3 ECS client of a fresh IAM user allowed ecs:* plus ``extra`` statements."""
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": "ecs:*", "Resource": "*"}, *extra))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return server.client("ecs", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+
+
+def _pass_role(role: str, service: str = "ecs-tasks.amazonaws.com") -> dict:
+    return {"Effect": "Allow", "Action": "iam:PassRole", "Resource": role,
+            "Condition": {"StringEquals": {"iam:PassedToService": service}}}
+
+
+PASS_ROLE_DENIED = [
+    # (id, role field, statements beyond ecs:*)
+    ("task_role_without_pass_role", "taskRoleArn", []),
+    ("execution_role_without_pass_role", "executionRoleArn", []),
+    ("pass_role_to_another_service", "taskRoleArn", ["lambda.amazonaws.com"]),
+]
+
+
+@pytest.mark.parametrize("case", PASS_ROLE_DENIED, ids=[c[0] for c in PASS_ROLE_DENIED])
+def test_register_naming_a_role_needs_pass_role(server, fam, case):
+    _, field, services = case
+    role = f"arn:aws:iam::{ACCOUNT}:role/{fam('role')}"
+    name = fam("user")
+    user = _user_ecs(server, name, *[_pass_role(role, s) for s in services])
+    code, message = error_of(register, user, fam(), **{field: role})
+    assert code == "AccessDeniedException"
+    assert message.startswith(
+        f"User: arn:aws:iam::{ACCOUNT}:user/{name} is not authorized to perform: iam:PassRole "
+        f"on resource: {role}")
+    # nothing was stored: the family has no revision
+    assert error_of(server.client("ecs").describe_task_definition,
+                    taskDefinition=fam()) == ("ClientException", "Unable to describe task "
+                                                                 "definition.")
+
+
+def test_register_with_pass_role_allowed_stores_both_roles(server, fam):
+    task_role = f"arn:aws:iam::{ACCOUNT}:role/{fam('task')}"
+    exec_role = f"arn:aws:iam::{ACCOUNT}:role/{fam('exec')}"
+    user = _user_ecs(server, fam("user"), _pass_role(task_role), _pass_role(exec_role))
+    td = register(user, fam(), taskRoleArn=task_role, executionRoleArn=exec_role)
+    assert (td["revision"], td["taskRoleArn"], td["executionRoleArn"]) == (
+        1, task_role, exec_role)
+    # a user allowed to pass only the task role is still refused the execution role
+    only_task = _user_ecs(server, fam("user2"), _pass_role(task_role))
+    code, message = error_of(register, only_task, fam(), taskRoleArn=task_role,
+                             executionRoleArn=exec_role)
+    assert code == "AccessDeniedException"
+    assert f"iam:PassRole on resource: {exec_role}" in message

@@ -9,6 +9,7 @@ plus any extra files. Push them to Corral through the ECR layer-upload API.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -161,10 +162,8 @@ def _upload(ecr, repo: str, data: bytes) -> None:
 def push(ecr, repo: str, tag: str | None, image: Image, *, create: bool = True) -> str:
     """Push ``image`` to ``repo`` (created if missing) with boto3's ECR client; the digest."""
     if create:
-        try:
+        with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
             ecr.create_repository(repositoryName=repo)
-        except ecr.exceptions.RepositoryAlreadyExistsException:
-            pass
     for blob in (image.config_bytes(), *(x.gz for x in image.layers)):
         _upload(ecr, repo, blob)
     put = {"imageTag": tag} if tag else {}

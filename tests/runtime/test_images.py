@@ -16,6 +16,7 @@ import pytest
 
 from corral.aws.context import Principal
 from corral.config import Settings
+from corral.ecr.scope import registry_of_host
 from corral.iam.enforce import PolicyAuthorizer
 from corral.registry.blobs import BlobStore
 from corral.registry.storage import FilesystemDriver
@@ -196,6 +197,28 @@ def test_invalid_reference(resolver, uri):
     with pytest.raises(PullFailure, match="invalid reference format"):
         resolver.resolve(uri, ROOT, "us-east-1")
 
+
+REGISTRY_HOSTS = [  # one grammar, shared by the registry endpoint's Host and image URIs
+    ("aws", "123456789012.dkr.ecr.eu-west-1.amazonaws.com", ("123456789012", "eu-west-1")),
+    ("aws-china", "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+     ("123456789012", "cn-north-1")),
+    ("aws-fips", "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com",
+     ("123456789012", "us-east-1")),
+    ("local", "123456789012.dkr.ecr.us-west-2.localhost:4566", ("123456789012", "us-west-2")),
+    ("local-no-port", "123456789012.dkr.ecr.us-west-2.localhost", ("123456789012", "us-west-2")),
+    ("upper-case-host", "123456789012.DKR.ECR.us-west-2.LOCALHOST:1",
+     ("123456789012", "us-west-2")),
+    ("plain-endpoint", "localhost:4566", None),
+    ("short-account", "12345.dkr.ecr.us-east-1.amazonaws.com", None),
+    ("other-domain", "123456789012.dkr.ecr.us-east-1.example.com", None),
+    ("docker-hub", "docker.io", None),
+]
+
+
+@pytest.mark.parametrize("host,expected", [h[1:] for h in REGISTRY_HOSTS],
+                         ids=[h[0] for h in REGISTRY_HOSTS])
+def test_registry_host_names(host, expected):
+    assert registry_of_host(host) == expected
 
 # --- IAM's decision ------------------------------------------------------------------------
 
