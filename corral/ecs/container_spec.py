@@ -15,6 +15,7 @@ from corral.runtime.driver import (
     ImageContent,
     Mount,
     PortMapping,
+    RuntimeFailure,
     Sandbox,
     Ulimit,
 )
@@ -80,6 +81,11 @@ def build(*, runtime_id: str, definition: dict[str, Any], image: ImageContent,
     """ECS has no per-container process limit; ``pids_limit`` is Corral's host-wide one
     (``CORRAL_ECS_PIDS_LIMIT``) so a fork bomb in one task cannot take the host."""
     mode = task_def.get("networkMode") or "bridge"
+    if definition.get("secrets"):
+        raise RuntimeFailure(  # ECS fetches them before the pull; Corral has no secret store
+            "unable to retrieve secrets from ssm or secrets manager: Corral has no Secrets "
+            "Manager or SSM Parameter Store; use environment instead",
+            "ResourceInitializationError")
     merged = merge(image.config, definition)
     linux = definition.get("linuxParameters") or {}
     caps = linux.get("capabilities") or {}

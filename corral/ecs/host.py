@@ -36,8 +36,6 @@ CAPABILITIES = (
     "ecs.capability.container-health-check",
     "ecs.capability.task-cpu-mem-limit",
     "ecs.capability.container-ordering",
-    "ecs.capability.secrets.asm.environment-variables",
-    "com.amazonaws.ecs.capability.logging-driver.awslogs",
     "com.amazonaws.ecs.capability.logging-driver.json-file",
     "com.amazonaws.ecs.capability.logging-driver.none",
 )
