@@ -182,8 +182,10 @@ class TaskWorker(threading.Thread):
         self._save(row, doc)
         if doc["lastStatus"] == "STOPPED":
             return True, 0
+        if plan.actions:
+            return False, 0.0  # go on at once: the next step acts on what this one did
         busy = doc["lastStatus"] != "RUNNING" or doc["desiredStatus"] != "RUNNING"
-        return False, FAST_TICK if busy or plan.actions else self._idle_tick(doc, now)
+        return False, FAST_TICK if busy else self._idle_tick(doc, now)
 
     def _idle_tick(self, doc: dict, now: float) -> float:
         due = [f["health"]["nextAt"] for f in doc[PRIVATE]["containers"].values()

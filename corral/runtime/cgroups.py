@@ -23,8 +23,6 @@ import time
 from functools import cache
 from pathlib import Path
 
-from corral.runtime.driver import RuntimeUnavailable
-
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000
 
@@ -64,12 +62,12 @@ def ensure_hugetlb() -> None:
     try:
         target.mkdir(exist_ok=True)
     except OSError as e:
-        raise RuntimeUnavailable(f"cannot create {target} for the hugetlb cgroup: {e}") from e
+        raise _unavailable(f"cannot create {target} for the hugetlb cgroup: {e}") from e
     run = subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", str(target)],
                          capture_output=True, text=True)
     controller_root.cache_clear()
     if run.returncode != 0 and controller_root("hugetlb") is None:
-        raise RuntimeUnavailable(
+        raise _unavailable(
             f"crun needs the cgroup v1 hugetlb hierarchy and mounting it failed: "
             f"{run.stderr.strip()} (run: mount -t cgroup -o hugetlb cgroup {target})")
 
@@ -97,7 +95,7 @@ def create_parent(cgroup: str, *, memory_bytes: int | None, cpu_units: int | Non
 
 def _write(directory: Path | None, name: str, value: int) -> None:
     if directory is None:
-        raise RuntimeUnavailable(f"the cgroup controller for {name} is not mounted")
+        raise _unavailable(f"the cgroup controller for {name} is not mounted")
     (directory / name).write_text(str(value))
 
 
@@ -152,3 +150,11 @@ def leftovers(cgroup: str) -> list[Path]:
     """Directories of ``cgroup`` still present in any hierarchy (leak checks)."""
     return [root / cgroup.strip("/") for root in hierarchies()
             if (root / cgroup.strip("/")).exists()]
+
+
+def _unavailable(message: str) -> Exception:
+    """The driver's RuntimeUnavailable, imported only when needed: the supervisor imports this
+    module at every container start, and the driver module costs it ~20 ms of start-up."""
+    from corral.runtime.driver import RuntimeUnavailable
+
+    return RuntimeUnavailable(message)
