@@ -5,6 +5,9 @@
     task                 arn:aws:ecs:<region>:<account>:task/<cluster>/<32 hex>
     container            arn:aws:ecs:<region>:<account>:container/<cluster>/<task id>/<uuid>
     container instance   arn:aws:ecs:<region>:<account>:container-instance/<cluster>/<32 hex>
+    service              arn:aws:ecs:<region>:<account>:service/<cluster>/<name>
+    service deployment   arn:aws:ecs:<region>:<account>:service-deployment/<cluster>/<name>/<id>
+    service revision     arn:aws:ecs:<region>:<account>:service-revision/<cluster>/<name>/<id>
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ def container_arn(region: str, account: str, cluster: str, task_id: str, cid: st
 
 def container_instance_arn(region: str, account: str, cluster: str, instance_id: str) -> str:
     return arns.build("ecs", region, account, f"container-instance/{cluster}/{instance_id}")
+
+
+def service_arn(region: str, account: str, cluster: str, name: str) -> str:
+    return arns.build("ecs", region, account, f"service/{cluster}/{name}")
 
 
 def cluster_name(ref: str | None) -> str:

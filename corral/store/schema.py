@@ -585,3 +585,16 @@ ecs_tasks = Table(
 Index("ix_ecs_tasks_cluster", ecs_tasks.c.account_id, ecs_tasks.c.region, ecs_tasks.c.cluster,
       ecs_tasks.c.desired_status)
 Index("ix_ecs_tasks_active", ecs_tasks.c.last_status)
+
+ecs_services = Table(
+    "ecs_services",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("cluster", String(255), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("status", String(16), nullable=False),  # ACTIVE | DRAINING | INACTIVE
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("doc", JsonValue(), nullable=False),  # the Service shape, deployments and events
+)
+Index("ix_ecs_services_status", ecs_services.c.status)
