@@ -121,16 +121,8 @@ class TaskOperations:
                provider: str | None, placed: list, failures: list, reservation=None) -> dict:
         out = []
         for instance_id in placed:
-            doc = _task_doc(ctx, params, cluster, td, launch, provider, instance_id,
-                            reservation)
-            task_id = doc["taskArn"].rsplit("/", 1)[1]
-            tasks.insert(ctx.db, ctx.account_id, ctx.region, cluster["name"], task_id, doc)
-            if params.get("tags"):
-                from corral.ecs.tag_ops import store_tags
-
-                store_tags(ctx.db, doc["taskArn"], params["tags"])
-            emit(ctx.db, "ecs.task.changed", task=[ctx.account_id, ctx.region, task_id])
-            row = tasks.get(ctx.db, ctx.account_id, ctx.region, task_id)
+            row = launch_task(ctx.db, ctx.account_id, ctx.region, ctx.principal.arn, params,
+                              cluster, td, launch, provider, instance_id, reservation)
             out.append(tasks.view(row))
         return {"tasks": out, "failures": failures}
 
@@ -196,6 +188,24 @@ class TaskOperations:
         return _page(arns, params, "taskArns")
 
 
+def launch_task(db, account: str, region: str, principal_arn: str, params: dict, cluster: dict,
+                td: dict, launch: str, provider: str | None, instance_id: str | None,
+                reservation, *, task_id: str | None = None, service: str | None = None
+                ) -> tasks.TaskRow:
+    """Record one new task (PROVISIONING or PENDING) and wake the agent after the commit:
+    RunTask, StartTask and the service scheduler all start tasks here."""
+    doc = _task_doc(account, region, principal_arn, params, cluster, td, launch, provider,
+                    instance_id, reservation, task_id, service)
+    task_id = doc["taskArn"].rsplit("/", 1)[1]
+    tasks.insert(db, account, region, cluster["name"], task_id, doc)
+    if params.get("tags"):
+        from corral.ecs.tag_ops import store_tags
+
+        store_tags(db, doc["taskArn"], params["tags"])
+    emit(db, "ecs.task.changed", task=[account, region, task_id])
+    return tasks.get(db, account, region, task_id)
+
+
 def _page(items: list[str], params: dict, key: str) -> dict:
     limit = params.get("maxResults") or 100
     if not 1 <= limit <= 100:
@@ -241,18 +251,19 @@ def _launch_type(params: dict, cluster: dict) -> tuple[str, str | None]:
     return "EC2", None
 
 
-def _task_doc(ctx: RequestContext, params: dict, cluster: dict, td: dict, launch: str,
-              provider: str | None, instance_id: str | None, reservation) -> dict:
+def _task_doc(account: str, region: str, principal_arn: str, params: dict, cluster: dict,
+              td: dict, launch: str, provider: str | None, instance_id: str | None,
+              reservation, task_id: str | None, service: str | None) -> dict:
     now = time.time()
-    task_id = names.new_id()
+    task_id = task_id or names.new_id()
     cluster_name = cluster["name"]
-    arn = names.task_arn(ctx.region, ctx.account_id, cluster_name, task_id)
+    arn = names.task_arn(region, account, cluster_name, task_id)
     overrides = params.get("overrides") or {}
     by_override = {o["name"]: o for o in overrides.get("containerOverrides") or []}
     containers, facts = [], {}
     for c in td["containerDefinitions"]:
         o = by_override.get(c["name"], {})
-        entry = {"containerArn": names.container_arn(ctx.region, ctx.account_id, cluster_name,
+        entry = {"containerArn": names.container_arn(region, account, cluster_name,
                                                      task_id, str(uuid.uuid4())),
                  "taskArn": arn, "name": c["name"], "image": c["image"],
                  "runtimeId": f"{task_id}-{random.randrange(10**9, 10**10)}",
@@ -274,14 +285,15 @@ def _task_doc(ctx: RequestContext, params: dict, cluster: dict, td: dict, launch
         "containers": containers, "createdAt": now, "version": 1, "launchType": launch,
         "group": params.get("group") or f"family:{td['family']}",
         "connectivity": "CONNECTED", "connectivityAt": now,
-        "availabilityZone": f"{ctx.region}a", "healthStatus": "UNKNOWN",
+        "availabilityZone": f"{region}a", "healthStatus": "UNKNOWN",
         "enableExecuteCommand": bool(params.get("enableExecuteCommand")),
         "attachments": [_eni_attachment(params)] if awsvpc else [],
         "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
         "tags": [],
         PRIVATE: {"td": _snapshot(td), "containers": facts, "instance": instance_id,
                   "reserved": _reserved(reservation),
-                  "principal": ctx.principal.arn},
+                  "principal": principal_arn,
+                  "service": service},
     }
     for key, value in (("cpu", overrides.get("cpu") or td.get("cpu")),
                        ("memory", overrides.get("memory") or td.get("memory")),
@@ -290,7 +302,7 @@ def _task_doc(ctx: RequestContext, params: dict, cluster: dict, td: dict, launch
             doc[key] = value
     if instance_id:
         doc["containerInstanceArn"] = names.container_instance_arn(
-            ctx.region, ctx.account_id, cluster_name, instance_id)
+            region, account, cluster_name, instance_id)
     if launch == "FARGATE":
         doc.update(platformVersion=params.get("platformVersion") or "1.4.0",
                    platformFamily="Linux", ephemeralStorage={"sizeInGiB": 20})

@@ -245,7 +245,7 @@ def test_floor_and_ceiling_hold_and_the_rollout_converges(world):
     tasks = healthy(old) + healthy(new, NEW, 100)
     ceiling, floor = bounds(desired, svc["deploymentConfiguration"])
     last = None
-    for svc_before, before, p in _simulate(svc, tasks, T0, 30):
+    for _svc, before, p in _simulate(svc, tasks, T0, 30):
         stopping = {t for t, _ in p.stop}
         healthy_before = sum(t.healthy(T0) for t in before)
         healthy_after = sum(t.healthy(T0) for t in before if t.task_id not in stopping)
