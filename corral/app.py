@@ -64,7 +64,7 @@ def providers(settings: Settings, blobs: BlobStore | None = None,
     credentials = credentials or Credentials(None, settings)  # type: ignore[arg-type]
     from corral.scan.inspector_api import Inspector2Provider
 
-    return {p.service: p for p in (EcrProvider(settings, blobs), StsProvider(credentials),
+    return {p.service: p for p in (EcrProvider(settings, blobs), StsProvider(),
                                    IamProvider(credentials), Inspector2Provider(settings),
                                    EcsProvider(settings))}
 
@@ -89,7 +89,7 @@ def build(settings: Settings) -> Corral:
     admin = AdminApi(store, credentials, settings.public_endpoint)
     corral = Corral(settings, store, gateway, admin, EventBus())
     _wire_lifecycle(corral, blobs)
-    _wire_iam(corral, served['sts'])
+    _wire_iam(corral)
     _wire_scanning(corral, blobs)
     _wire_ecs(corral, blobs, authorizer)
     _register_shutdown(corral)
@@ -109,12 +109,12 @@ def _register_shutdown(corral: Corral) -> None:
         return {"shutting_down": True}
 
 
-def _wire_iam(corral: Corral, sts: Provider) -> None:
+def _wire_iam(corral: Corral) -> None:
     """Role credentials for workloads: the vendor, its admin actions (`iam/vend-credentials`)."""
     from corral.iam import admin as iam_admin
     from corral.iam.vending import CredentialVendor
 
-    corral.credential_vendor = CredentialVendor(corral.store, sts, corral.settings.public_endpoint)
+    corral.credential_vendor = CredentialVendor(corral.store, corral.settings.public_endpoint)
     iam_admin.register(corral.admin, corral.credential_vendor)
 
 
@@ -159,10 +159,11 @@ def runtime_driver(settings: Settings):
 
 
 def _wire_ecs(corral: Corral, blobs: BlobStore, authorizer: PolicyAuthorizer) -> None:
-    """ECS: the provider's collaborators, the task agent (woken by task changes), and
-    `corral tasks`."""
+    """ECS: the provider's collaborators, the task agent (woken by task changes), the service
+    scheduler (woken by service and task changes), and `corral tasks`."""
     from corral.ecs import admin as ecs_admin
     from corral.ecs.agent import TaskAgent
+    from corral.ecs.scheduler import ServiceScheduler
     from corral.runtime.images import ImageResolver
 
     s = corral.settings
@@ -175,7 +176,10 @@ def _wire_ecs(corral: Corral, blobs: BlobStore, authorizer: PolicyAuthorizer) ->
     corral.store.events = corral.events
     corral.events.subscribe("ecs.task.changed", agent.wake)
     ecs_admin.register(corral.admin, agent)
-    corral.controllers.append(agent)
+    scheduler = ServiceScheduler(corral.store)
+    for topic in ("ecs.service.changed", "ecs.task.changed"):
+        corral.events.subscribe(topic, scheduler.wake)
+    corral.controllers += [agent, scheduler]
 
 
 async def _http_request(request: Request) -> HttpRequest:

@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 from corral.aws import arns
+from corral.ecr.scope import registry_of_host
 from corral.ecs.errors import ClientException
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -55,10 +56,7 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 _CPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(vcpus?)?\s*$", re.IGNORECASE)
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(gib|gb|mib|mb)?\s*$", re.IGNORECASE)
 _PORT_RANGE = re.compile(r"^(\d+)-(\d+)$")
-_ECR_IMAGE = re.compile(
-    r"^(\d{12}\.dkr\.ecr\.[a-z0-9-]+\.(amazonaws\.com(\.cn)?|localhost(:\d+)?)"
-    r"|localhost(:\d+)?|127\.0\.0\.1(:\d+)?)/"
-)
+_LOCAL_REGISTRY = re.compile(r"(localhost|127\.0\.0\.1)(:\d+)?")  # Corral's own, by address
 _LIST_DEFAULTS = ("portMappings", "environment", "mountPoints", "volumesFrom", "systemControls")
 
 
@@ -477,13 +475,21 @@ def compatibilities(td: dict) -> list[str]:
     return ["EC2", "FARGATE"] if fargate_compatible(td) else ["EC2"]
 
 
+def _is_ecr_image(image: str) -> bool:
+    """Whether ``image`` names a registry host: an ECR one (``ecr.scope``'s grammar) or
+    Corral's own at a local address."""
+    host, slash, _ = image.partition("/")
+    return bool(slash) and (registry_of_host(host) is not None
+                            or _LOCAL_REGISTRY.fullmatch(host) is not None)
+
+
 def requires_attributes(td: dict) -> list[str]:
     """The agent capabilities a container instance needs, as ECS derives them (a modest
     subset: the ones tied to the features Corral runs)."""
     out: list[str] = []
     add = out.append
     containers = td["containerDefinitions"]
-    ecr = any(_ECR_IMAGE.match(c["image"]) for c in containers)
+    ecr = any(_is_ecr_image(c["image"]) for c in containers)
     if ecr:
         add("com.amazonaws.ecs.capability.ecr-auth")
     if "taskRoleArn" in td:

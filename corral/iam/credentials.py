@@ -10,8 +10,6 @@ default account, for tools that sign with arbitrary keys.
 from __future__ import annotations
 
 import hmac
-import secrets
-import string
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +24,6 @@ from corral.config import Settings
 from corral.store import Store
 from corral.store.schema import access_keys, accounts
 
-_KEY_ALPHABET = string.ascii_uppercase + string.digits
 INVALID_TOKEN = "The security token included in the request is invalid."
 
 
@@ -97,24 +94,15 @@ class Credentials:
     def issue_session(self, principal: Principal, duration: timedelta, *,
                       db=None, now: datetime | None = None) -> dict[str, object]:
         """Temporary credentials (``ASIA…`` key, secret, session token) acting as ``principal``
-        until they expire — what STS hands out. ``db``: write in the caller's transaction
-        (an operation already holding the write lock must not open a second one)."""
-        now = now or datetime.now(UTC)
-        key = "ASIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
-        secret = secrets.token_urlsafe(30)
-        token = secrets.token_urlsafe(96)
-        values = dict(
-            access_key_id=key, secret_access_key=secret, account_id=principal.account_id,
-            principal_arn=principal.arn, user_id=principal.user_id, session_token=token,
-            expires_at=now + duration, status="Active", created_at=now,
-        )
+        until they expire — what STS hands out, minted by ``sts.issue_session``. ``db``: write
+        in the caller's transaction (an operation already holding the write lock must not
+        open a second one)."""
+        from corral.iam.sts import issue_session  # sts imports the IAM modules: import late
+
         if db is not None:
-            db.execute(access_keys.insert().values(**values))
-        else:
-            with self.store.transaction() as own:
-                own.execute(access_keys.insert().values(**values))
-        return {"AccessKeyId": key, "SecretAccessKey": secret, "SessionToken": token,
-                "Expiration": now + duration}
+            return issue_session(db, principal, duration.total_seconds(), now=now)
+        with self.store.transaction() as own:
+            return issue_session(own, principal, duration.total_seconds(), now=now)
 
     def authenticate(self, request: HttpRequest, info: SignatureInfo, now: datetime) -> Principal:
         key = self._key(info.access_key)
@@ -128,7 +116,8 @@ class Credentials:
                     info.security_token, key.session_token):
                 raise AuthFailure("unknown_key", INVALID_TOKEN)
             if key.expires_at is not None and key.expires_at <= now:
-                raise AuthFailure("expired_token", "The security token included in the request is expired")
+                raise AuthFailure("expired_token",
+                                  "The security token included in the request is expired")
         elif info.security_token is not None:
             raise AuthFailure("unknown_key", INVALID_TOKEN)
         sigv4.verify(request, info, key.secret_access_key, now)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import string
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +37,6 @@ from corral.aws.provider import Provider, acts_on
 from corral.iam import entities
 from corral.iam import evaluator as ev
 from corral.iam import policy as pol
-from corral.iam.credentials import _KEY_ALPHABET, Credentials
 from corral.iam.errors import (
     InvalidIdentityToken,
     MalformedPolicyDocument,
@@ -48,6 +48,7 @@ from corral.store.schema import access_keys, iam_oidc_providers, iam_sessions
 SESSION_POLICY_MAX = 2048
 MAX_SESSION_POLICY_ARNS = 10
 CHAINED_MAX = 3600  # role chaining caps a session at one hour
+_KEY_ALPHABET = string.ascii_uppercase + string.digits  # of an ``ASIA…`` key's 16 characters
 
 
 _NO_BUNDLE = object()  # a caller without IAM policies (a web identity)
@@ -66,7 +67,7 @@ def _denied(principal: Principal, action: str, resource: str, why: str = "") -> 
 # --- sessions: shared by the STS operations, the credential vendor and image pulls ----------
 
 
-def issue_session(db: Connection, principal: Principal, seconds: int, *,
+def issue_session(db: Connection, principal: Principal, seconds: float, *,
                   now: datetime | None = None) -> dict[str, Any]:
     """Temporary credentials (``ASIA…`` key, secret, session token) acting as ``principal``
     for ``seconds``, written in the caller's transaction ``db`` (an operation already holding
@@ -111,10 +112,9 @@ def issue_role_session(db: Connection, role, session_name: str, seconds: int, *,
 class StsProvider(Provider):
     service = "sts"
 
-    def __init__(self, credentials: Credentials | None = None, authorizer=None):
-        # ``credentials`` is accepted for app.build's call only: sessions are written in the
-        # operation's transaction by the module-level issue_session / issue_role_session.
-        del credentials
+    def __init__(self, authorizer=None):
+        # Sessions are written in the operation's transaction by the module-level
+        # issue_session / issue_role_session: the provider holds no credentials store.
         self.authorizer = authorizer  # PolicyAuthorizer (set by app.build), for caller bundles
         from corral.iam.oidc import KeyCache
 

@@ -98,10 +98,9 @@ def _hash(token: str) -> str:
 
 
 class CredentialVendor:
-    def __init__(self, store: Store, sts: object, endpoint: str):
-        # ``sts`` is accepted for app.build's call only: sessions come from
-        # ``sts.issue_role_session`` (module level), in this vendor's own transactions.
-        del sts
+    def __init__(self, store: Store, endpoint: str):
+        # Sessions come from ``sts.issue_role_session`` (module level), in this vendor's own
+        # transactions: no STS provider is needed.
         self.store = store
         self.endpoint = endpoint.rstrip("/")
 

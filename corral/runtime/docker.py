@@ -1,8 +1,8 @@
 """The ``docker`` runtime driver: the Docker Engine API (v1.41) over dockerd's unix socket.
 
 No registry is involved: an image's layer blobs and config, already local in Corral, are
-streamed into dockerd as a ``docker load`` archive built on the fly (``manifest.json``, the
-config, the layer blobs as they are: dockerd decompresses gzip layers itself), tagged
+streamed into dockerd as a ``docker load`` archive built on the fly (``dockerapi``, which
+also holds the Engine client and the parsing of inspect documents), tagged
 ``corral-image:<manifest digest hex[:12]>``, and only when the image id (the sha256 of the
 config bytes we send) is not in dockerd yet.
 
@@ -24,7 +24,8 @@ which needs dockerd's cgroupfs driver (``--exec-opt native.cgroupdriver=cgroupfs
 
 Every object carries ``corral.root=<this driver's root>``, so two Corral servers can share
 one dockerd and ``list()`` sees only its own containers; ``corral.role`` tells containers
-from pause containers. Sandboxes are recorded in ``<root>/sandboxes/<id>.json``.
+from pause containers. Sandboxes are recorded in ``<root>/sandboxes/<id>.json``
+(``sandboxes``, shared with the OCI driver).
 
 Logs: ``log_path(id)`` converts dockerd's json-file log (``LogPath`` from inspect, readable
 because dockerd is local and we are root) into ``<root>/containers/<id>/output.log``
@@ -36,246 +37,57 @@ rotates like the supervisor's (``output.log.1``, ``.2``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import http.client
 import io
 import json
 import os
 import shutil
 import signal as signals
-import socket
 import tarfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from corral.runtime import cgroups
+from corral.runtime.dockerapi import (
+    MIN_API,
+    PAUSE_CMD,
+    Engine,
+    EngineError,
+    container_state,
+    demux,
+    image_id,
+    image_tag,
+    load_archive,
+    parse_time,
+    pause_image,
+    socket_path,
+)
 from corral.runtime.driver import (
     ContainerSpec,
     ContainerState,
     ContainerStats,
     ExecResult,
     ImageContent,
-    PortBinding,
     PortMapping,
     RuntimeFailure,
     RuntimeUnavailable,
     Sandbox,
     SandboxSpec,
 )
+from corral.runtime.files import read_json, write_json_atomic
 from corral.runtime.oci_spec import check_ulimits
-from corral.runtime.supervisor import LOG_FILES, MAX_LOG_BYTES, read_json, write_json_atomic
+from corral.runtime.sandboxes import SandboxRecords
+from corral.runtime.supervisor import LOG_FILES, MAX_LOG_BYTES
 
 if TYPE_CHECKING:
-    from corral.runtime.network import HostNetwork
+    from corral.runtime.network import Attachment, HostNetwork
 
-API = "/v1.41"
-MIN_API = (1, 41)
-PAUSE_BINARY = Path("/usr/bin/busybox")
-PAUSE_CMD = ["/busybox", "sleep", "2147483647"]
 EXEC_OUTPUT_CHARS = 1024
 _SAFE_ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-_ZERO_TIME = "0001-01-01T00:00:00Z"
 _CREATE, _START = "CannotCreateContainerError", "CannotStartContainerError"
-
-
-class EngineError(RuntimeFailure):
-    """dockerd answered with an error status; ``status`` is the HTTP code."""
-
-    def __init__(self, status: int, message: str, kind: str = _START):
-        super().__init__(message, kind)
-        self.status = status
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """http.client over a unix socket: the only transport dockerd needs here."""
-
-    def __init__(self, path: str, timeout: float | None = 60.0):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-        self.unix_sock: socket.socket | None = None
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.path)
-        # http.client drops ``self.sock`` once a response will close the connection; exec
-        # streams still need it for per-read timeouts.
-        self.sock = self.unix_sock = sock
-
-
-class Engine:
-    """A minimal Engine API client: one connection per call, so threads never share one."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def open(self, method: str, url: str, body: Any = None, *, timeout: float | None = 60.0,
-             headers: dict[str, str] | None = None) -> tuple[UnixHTTPConnection,
-                                                             http.client.HTTPResponse]:
-        conn = UnixHTTPConnection(self.path, timeout)
-        hdrs = dict(headers or {})
-        chunked = isinstance(body, Iterator)
-        if isinstance(body, (dict, list)):
-            body, hdrs["Content-Type"] = json.dumps(body).encode(), "application/json"
-        try:
-            conn.request(method, API + url, body=body, headers=hdrs, encode_chunked=chunked)
-            return conn, conn.getresponse()
-        except OSError as e:
-            conn.close()
-            raise RuntimeUnavailable(f"dockerd is not answering on {self.path}: {e} (start "
-                                     "dockerd, or set CORRAL_DOCKER_HOST)") from e
-
-    def call(self, method: str, url: str, body: Any = None, *, ok: Iterable[int] = (200,),
-             timeout: float | None = 60.0, kind: str = _START, **headers: str) -> Any:
-        """The decoded JSON answer (None when empty); EngineError on any other status."""
-        conn, resp = self.open(method, url, body, timeout=timeout, headers=headers)
-        try:
-            data = resp.read()
-        finally:
-            conn.close()
-        if resp.status not in set(ok):
-            raise EngineError(resp.status, _message(data) or resp.reason, kind)
-        if not data:
-            return None
-        try:
-            return json.loads(data)
-        except ValueError:
-            return data.decode(errors="replace")
-
-
-def _message(data: bytes) -> str:
-    try:
-        return str(json.loads(data).get("message", ""))
-    except (ValueError, AttributeError):
-        return data.decode(errors="replace").strip()
-
-
-def socket_path(host: str) -> str:
-    """``unix:///run/docker.sock`` or a plain path (CORRAL_DOCKER_HOST takes either)."""
-    return host.removeprefix("unix://")
-
-
-# -- images ----------------------------------------------------------------------------------
-
-def config_bytes(image: ImageContent) -> bytes:
-    """The config document we load; its sha256 is the image id dockerd will report."""
-    return json.dumps(image.config, sort_keys=True, separators=(",", ":")).encode()
-
-
-def image_tag(image: ImageContent) -> str:
-    return f"corral-image:{image.digest.partition(':')[2][:12]}"
-
-
-def _tar_member(name: str, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = size, 0o644, 0
-    return info.tobuf(tarfile.USTAR_FORMAT)
-
-
-def _padding(size: int) -> bytes:
-    return b"\0" * (-size % 512)
-
-
-def load_archive(image: ImageContent, tag: str) -> Iterator[bytes]:
-    """A ``docker load`` tar, streamed: config, the layer blobs as they are, manifest.json."""
-    cfg = config_bytes(image)
-    cfg_name = f"{_sha256(cfg)}.json"
-    layers = [f"{digest.partition(':')[2]}/layer.tar" for digest, _m, _p in image.layers]
-    manifest = json.dumps([{"Config": cfg_name, "RepoTags": [tag], "Layers": layers}]).encode()
-    for name, data in ((cfg_name, cfg), ("manifest.json", manifest)):
-        yield _tar_member(name, len(data)) + data + _padding(len(data))
-    for name, (_digest, _media, blob) in zip(layers, image.layers, strict=True):
-        size = blob.stat().st_size
-        yield _tar_member(name, size)
-        with open(blob, "rb") as f:
-            while chunk := f.read(1 << 20):
-                yield chunk
-        yield _padding(size)
-    yield b"\0" * 1024
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def pause_image(directory: Path) -> ImageContent:
-    """The pause image: one uncompressed layer with the host's static busybox at /busybox."""
-    if not PAUSE_BINARY.exists():
-        raise RuntimeUnavailable(f"{PAUSE_BINARY} is missing: apt-get install busybox-static "
-                                 "(the docker driver builds its pause image from it)")
-    directory.mkdir(parents=True, exist_ok=True)
-    layer = directory / "layer.tar"
-    if not layer.exists():
-        tmp = directory / f".layer.{os.getpid()}.tmp"
-        with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
-            info = tar.gettarinfo(str(PAUSE_BINARY), "busybox")
-            info.uid = info.gid = info.mtime = 0
-            info.uname = info.gname = ""
-            with open(PAUSE_BINARY, "rb") as f:
-                tar.addfile(info, f)
-        os.replace(tmp, layer)
-    diff_id = "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest()
-    config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": PAUSE_CMD},
-              "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-    digest = "sha256:" + _sha256(json.dumps(config, sort_keys=True).encode())
-    return ImageContent(digest, config, ((diff_id, "application/vnd.oci.image.layer.v1.tar",
-                                          layer),))
-
-
-# -- inspect → driver types --------------------------------------------------------------------
-
-def parse_time(value: str | None) -> datetime | None:
-    """dockerd's RFC 3339 nano times; the zero time means never."""
-    if not value or value.startswith("0001-01-01"):
-        return None
-    head, dot, frac = value.rstrip("Z").partition(".")
-    zone = ""
-    for sign in ("+", "-"):
-        if sign in frac:
-            frac, zone = frac.split(sign, 1)[0], sign + frac.split(sign, 1)[1]
-    text = head + (dot + frac[:6] if frac else "") + (zone or "+00:00")
-    return datetime.fromisoformat(text)
-
-
-def container_state(doc: dict, bindings: tuple[PortBinding, ...] = (),
-                    ipv4: str | None = None) -> ContainerState:
-    """Inspect → ContainerState. A start that failed leaves dockerd's status "created" with
-    an Error and exit code 127: for the agent that container has ended."""
-    st = doc["State"]
-    status = st.get("Status", "")
-    error = st.get("Error") or None
-    if status in ("running", "paused", "restarting"):
-        phase = "running"
-    elif status == "created" and not error:
-        phase = "created"
-    else:
-        phase = "exited"
-    started = parse_time(st.get("StartedAt"))
-    finished = parse_time(st.get("FinishedAt")) if phase == "exited" else None
-    if started and finished and finished < started:
-        finished = started  # dockerd stamps StartedAt after a quick process may have ended
-    return ContainerState(
-        phase, pid=st.get("Pid") or None,
-        exit_code=st.get("ExitCode") if phase == "exited" else None,
-        oom_killed=bool(st.get("OOMKilled")), created_at=parse_time(doc.get("Created")),
-        started_at=started, finished_at=finished,
-        error=error, bindings=bindings, ipv4=ipv4)
-
-
-def demux(data: bytes) -> str:
-    """The multiplexed stdout/stderr stream (8-byte frame headers) as one text."""
-    out, i = bytearray(), 0
-    while i + 8 <= len(data):
-        size = int.from_bytes(data[i + 4:i + 8], "big")
-        out += data[i + 8:i + 8 + size]
-        i += 8 + size
-    return out.decode(errors="replace")
 
 
 def _net_bytes(pid: int | None) -> tuple[int, int]:
@@ -303,6 +115,7 @@ class DockerDriver:
         self._network = network
         self._lock = threading.Lock()  # image loads and log conversion, one at a time
         self.label = str(self.root)
+        self._sandboxes = SandboxRecords(self.root / "sandboxes", self._name)  # same id rules
 
     @property
     def network(self) -> HostNetwork:
@@ -369,11 +182,11 @@ class DockerDriver:
 
     def ensure_image(self, image: ImageContent) -> str:
         """Load ``image`` into dockerd unless it is there already; the image id."""
-        image_id = "sha256:" + _sha256(config_bytes(image))
+        loaded = image_id(image)
         with self._lock:
             try:
-                self.engine.call("GET", f"/images/{image_id}/json")
-                return image_id
+                self.engine.call("GET", f"/images/{loaded}/json")
+                return loaded
             except EngineError as e:
                 if e.status != 404:
                     raise
@@ -382,12 +195,12 @@ class DockerDriver:
                                       kind=_CREATE, **{"Content-Type": "application/x-tar"})
         if isinstance(answer, str) and '"error"' in answer:  # load errors arrive as 200
             raise RuntimeFailure(f"dockerd could not load {image.digest}: {answer}", _CREATE)
-        return image_id
+        return loaded
 
     # -- pause containers and sandboxes --------------------------------------------------------
 
     def _pause(self, name: str, role: str, owner: str, ports: tuple[PortMapping, ...],
-               cgroup_parent: str, hostname: str | None = None):
+               cgroup_parent: str, hostname: str | None = None) -> Attachment:
         """Start the pause container ``name`` and wire its netns as attachment corral-<owner>."""
         image_id = self.ensure_image(pause_image(self.root / "pause"))
         body = {"Image": image_id, "Cmd": PAUSE_CMD, "Labels": self._labels(role, owner),
@@ -405,46 +218,22 @@ class DockerDriver:
             self._delete(name)
             raise
 
-    def _sandbox_file(self, id: str) -> Path:
-        self._name(id)  # same id rules
-        return self.root / "sandboxes" / f"{id}.json"
-
     def create_sandbox(self, spec: SandboxSpec) -> Sandbox:
-        existing = self.sandbox(spec.id)
-        if existing is not None:
-            return existing
-        cg = f"/corral/{spec.id}"
-        memory = spec.memory_mib * 2**20 if spec.memory_mib else None
-        try:
-            cgroups.create_parent(cg, memory_bytes=memory, cpu_units=spec.cpu_units)
-            box = Sandbox(spec.id, cg)
-            if spec.network == "awsvpc":
-                att = self._pause(f"corral-sandbox-{spec.id}", "sandbox", spec.id, spec.ports,
-                                  cg)
-                box = Sandbox(spec.id, cg, str(att.netns), att.ipv4, att.mac, att.gateway,
-                              att.subnet, tuple(att.bindings))
-        except (OSError, RuntimeFailure) as e:
-            self._teardown_sandbox(spec.id, cg)
-            if isinstance(e, RuntimeFailure):
-                raise
-            raise RuntimeFailure(f"cannot create the task sandbox: {e}", _CREATE) from e
-        self._sandbox_file(spec.id).parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self._sandbox_file(spec.id), asdict(box))
-        return box
+        def attach(spec: SandboxSpec, cgroup: str) -> Attachment:  # the pause's netns
+            return self._pause(f"corral-sandbox-{spec.id}", "sandbox", spec.id, spec.ports,
+                               cgroup)
+
+        return self._sandboxes.create(spec, attach, self._teardown_sandbox)
 
     def sandbox(self, id: str) -> Sandbox | None:
-        doc = read_json(self._sandbox_file(id))
-        if doc is None:
-            return None
-        doc["bindings"] = tuple(PortBinding(**b) for b in doc.get("bindings") or ())
-        return Sandbox(**doc)
+        return self._sandboxes.load(id)
 
     def remove_sandbox(self, id: str) -> None:
         box = self.sandbox(id)
         for row in self._find(**{"corral.sandbox": id}):  # its containers go first
             self.remove(row["Labels"]["corral.id"])
         self._teardown_sandbox(id, box.cgroup_parent if box else f"/corral/{id}")
-        self._sandbox_file(id).unlink(missing_ok=True)
+        self._sandboxes.delete(id)
 
     def _teardown_sandbox(self, id: str, cg: str) -> None:
         self._delete(f"corral-sandbox-{id}")
@@ -453,8 +242,7 @@ class DockerDriver:
         cgroups.remove(cg)
 
     def sandboxes(self) -> list[str]:
-        d = self.root / "sandboxes"
-        recorded = {p.stem for p in d.glob("*.json")} if d.is_dir() else set()
+        recorded = set(self._sandboxes.ids())
         pauses = {row["Labels"]["corral.id"] for row in self._find(**{"corral.role": "sandbox"})}
         return sorted(recorded | pauses)
 

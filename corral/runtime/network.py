@@ -33,7 +33,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import ipaddress
-import json
 import os
 import re
 import shlex
@@ -45,6 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from corral.runtime.driver import PortBinding, PortMapping, RuntimeFailure, RuntimeUnavailable
+from corral.runtime.files import read_json, write_json_atomic
 from corral.runtime.ports import dynamic_range, next_port, port_free
 
 NETNS_DIR = Path("/run/netns")
@@ -90,20 +90,9 @@ def run(argv: list[str], stdin: str | None = None) -> str:
     return done.stdout
 
 
-def _write_json(path: Path, doc: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
+    """Strict: a corrupt lease or allocation file raises rather than read as free."""
+    return read_json(path, strict=True)
 
 
 class HostNetwork:
@@ -187,7 +176,7 @@ class HostNetwork:
         forward = PROC_IPV4 / "ip_forward"
         host = self.state_dir / "host.json"
         if _read_json(host) is None:  # remember what teardown restores
-            _write_json(host, {"ip_forward": forward.read_text().strip()})
+            write_json_atomic(host, {"ip_forward": forward.read_text().strip()})
         forward.write_text("1")
         # 127.0.0.1:<hostPort> is DNATed to a bridge address; the kernel only routes a
         # loopback-sourced packet out of an interface with route_localnet.
@@ -288,14 +277,14 @@ class HostNetwork:
             if connected and (not self._ready or not (SYS_NET / self.bridge).exists()):
                 self._setup_locked()
             lease = self._lease(name, ports, connected, pid)
-            _write_json(self._lease_path(name), lease)
+            write_json_atomic(self._lease_path(name), lease)
             try:
                 self._build(lease, pid)
             except BaseException:
                 self._remove_locked(name)
                 raise
             lease["ready"] = True
-            _write_json(self._lease_path(name), lease)
+            write_json_atomic(self._lease_path(name), lease)
             return _attachment(lease)
 
     def _lease(self, name: str, ports: tuple[PortMapping, ...], connected: bool,
@@ -310,7 +299,8 @@ class HostNetwork:
         alloc = _read_json(self.state_dir / "alloc.json") or {}
         ip = self._next_ip(alloc.get("last_ip"), {other["ipv4"] for other in others})
         bindings, last_port = _bind_ports(name, ports, others, alloc.get("last_port", 0))
-        _write_json(self.state_dir / "alloc.json", {"last_ip": str(ip), "last_port": last_port})
+        write_json_atomic(self.state_dir / "alloc.json",
+                          {"last_ip": str(ip), "last_port": last_port})
         lease.update(ipv4=str(ip), mac=mac_for(ip), gateway=str(self.gateway),
                      subnet=self.subnet, bindings=[asdict(b) for b in bindings])
         return lease

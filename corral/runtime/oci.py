@@ -51,36 +51,18 @@ from corral.runtime.driver import (
     Sandbox,
     SandboxSpec,
 )
-from corral.runtime.oci_spec import (
-    CAPABILITIES,
-    DEFAULT_PATH,
-    DEVICES,
-    DOCKER_CAPABILITIES,
-    DOCKER_NOFILE,
-    MASKED_PATHS,
-    READONLY_PATHS,
-    build_spec,
-    capabilities,
-    check_ulimits,
-)
-from corral.runtime.supervisor import proc_start_time, read_json, write_json_atomic
+from corral.runtime.files import read_json, write_json_atomic
+from corral.runtime.oci_spec import build_spec, check_ulimits
+from corral.runtime.sandboxes import SandboxRecords
+from corral.runtime.supervisor import proc_start_time
 
 if TYPE_CHECKING:
-    from corral.runtime.network import HostNetwork
+    from corral.runtime.network import Attachment, HostNetwork
 
 TINI = Path("/usr/bin/tini-static")
 CREATE_TIMEOUT_S = 60.0
 EXEC_OUTPUT_CHARS = 1024
 _SAFE_ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-
-# The spec builder lives in ``oci_spec``; its public names are re-exported because callers
-# (docker.py's ``check_ulimits``) import them from the driver module.
-__all__ = [
-    "CAPABILITIES", "DEFAULT_PATH", "DEVICES", "DOCKER_CAPABILITIES", "DOCKER_NOFILE",
-    "MASKED_PATHS", "READONLY_PATHS", "TINI", "OciDriver", "build_spec", "capabilities",
-    "check_ulimits",
-]
-
 
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
@@ -100,6 +82,7 @@ class OciDriver:
         self.binary = shutil.which(runtime) or runtime
         self.state_root = self.root / f"{Path(runtime).name}-state"
         self._network = network
+        self._sandboxes = SandboxRecords(self.root / "sandboxes", self._bundle)  # same id rules
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -135,39 +118,14 @@ class OciDriver:
 
     # -- sandboxes ---------------------------------------------------------------------------
 
-    def _sandbox_file(self, id: str) -> Path:
-        self._bundle(id)  # same id rules
-        return self.root / "sandboxes" / f"{id}.json"
-
     def create_sandbox(self, spec: SandboxSpec) -> Sandbox:
-        existing = self.sandbox(spec.id)
-        if existing is not None:
-            return existing
-        cg = f"/corral/{spec.id}"
-        memory = spec.memory_mib * 2**20 if spec.memory_mib else None
-        try:
-            cgroups.create_parent(cg, memory_bytes=memory, cpu_units=spec.cpu_units)
-            box = Sandbox(spec.id, cg)
-            if spec.network == "awsvpc":
-                att = self.network.create(f"corral-{spec.id}", spec.ports)
-                box = Sandbox(spec.id, cg, str(att.netns), att.ipv4, att.mac, att.gateway,
-                              att.subnet, tuple(att.bindings))
-        except (OSError, RuntimeFailure) as e:
-            self._teardown_sandbox(spec.id, cg)
-            if isinstance(e, RuntimeFailure):
-                raise
-            raise RuntimeFailure(f"cannot create the task sandbox: {e}",
-                                 "CannotCreateContainerError") from e
-        self._sandbox_file(spec.id).parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self._sandbox_file(spec.id), asdict(box))
-        return box
+        def attach(spec: SandboxSpec, _cgroup: str) -> Attachment:  # a netns of its own
+            return self.network.create(f"corral-{spec.id}", spec.ports)
+
+        return self._sandboxes.create(spec, attach, self._teardown_sandbox)
 
     def sandbox(self, id: str) -> Sandbox | None:
-        doc = read_json(self._sandbox_file(id))
-        if doc is None:
-            return None
-        doc["bindings"] = _bindings(doc.get("bindings"))
-        return Sandbox(**doc)
+        return self._sandboxes.load(id)
 
     def remove_sandbox(self, id: str) -> None:
         box = self.sandbox(id)
@@ -177,7 +135,7 @@ class OciDriver:
             if meta.get("parent_cgroup") == cg:
                 self.remove(cid)
         self._teardown_sandbox(id, cg, networked=box is None or box.netns is not None)
-        self._sandbox_file(id).unlink(missing_ok=True)
+        self._sandboxes.delete(id)
 
     def _teardown_sandbox(self, id: str, cg: str, networked: bool = True) -> None:
         if networked and self._network_known(f"corral-{id}"):
@@ -191,8 +149,7 @@ class OciDriver:
             return False
 
     def sandboxes(self) -> list[str]:
-        d = self.root / "sandboxes"
-        return sorted(p.stem for p in d.glob("*.json")) if d.is_dir() else []
+        return self._sandboxes.ids()
 
     # -- containers --------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ container's parent, holds its stdout/stderr, and writes down how it ended.
 
 ``status.json`` (written atomically: temp + fsync + rename) is the single record the driver
 reads, so Corral can be stopped, restarted or killed -9 at any time without losing an exit
-code. The supervisor imports only the stdlib and ``cgroups`` so it starts in a few ms.
+code. The supervisor imports only the stdlib, ``cgroups`` and ``files`` so it starts in a few ms.
 
 Log lines: ``<RFC 3339 UTC, nanoseconds> <stdout|stderr> <text>``; the file rotates at
 10 MiB and keeps three files in all (``<path>``, ``<path>.1``, ``<path>.2``), like Docker's
@@ -38,28 +38,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from corral.runtime import cgroups
+from corral.runtime.files import write_json_atomic
 
 PR_SET_CHILD_SUBREAPER = 36
 MAX_LOG_BYTES = 10 * 1024 * 1024
 LOG_FILES = 3
 MAX_LINE = 16 * 1024
 DRAIN_AFTER_EXIT_S = 1.0
-
-
-def write_json_atomic(path: Path, doc: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def now_iso() -> str:

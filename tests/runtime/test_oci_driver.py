@@ -14,8 +14,9 @@ import pytest
 
 from corral.runtime import cgroups, rootfs
 from corral.runtime.driver import ContainerSpec, RuntimeUnavailable
+from corral.runtime.files import read_json
 from corral.runtime.oci import OciDriver
-from corral.runtime.supervisor import RotatingLog, read_json
+from corral.runtime.supervisor import RotatingLog
 from tests.runtime.conformance import DriverConformance, stdout_of, wait_exited
 from tests.runtime.conftest import require_root
 
