@@ -98,8 +98,11 @@ class CorralServer:
         )
 
     def aws(self, *args: str, key: str = ROOT_KEY, secret: str = ROOT_SECRET,
-            region: str = "us-east-1") -> subprocess.CompletedProcess:
-        """Run the real aws CLI against this server; JSON output."""
+            region: str = "us-east-1", timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run the real aws CLI against this server; JSON output. Waiters (``wait …``) may run
+        for minutes (ECS's poll every 15 s)."""
+        if "wait" in args:
+            timeout = max(timeout, 600)
         env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
                "AWS_DEFAULT_REGION": region, "AWS_MAX_ATTEMPTS": "1"}
         env.pop("AWS_SESSION_TOKEN", None)
@@ -107,4 +110,4 @@ class CorralServer:
         aws = Path(sys.executable).with_name("aws")
         cmd = [str(aws) if aws.exists() else "aws", "--endpoint-url", self.endpoint,
                "--output", "json", *args]
-        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)

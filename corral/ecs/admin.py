@@ -4,10 +4,13 @@
     ecs/task-logs  {"task": id|arn, "container"?: name, "offset"?: {name: bytes}}
                    ⇒ {"lines": [{"container", "time", "stream", "text"}], "offset": {…},
                       "lastStatus": …}
+    ecs/events     {"after"?: seq, "limit"?: n}   ⇒ {"events": [EventBridge envelope, …],
+                   "next": seq}   (``corral events [--follow]``; see ``event_stream``)
 
 Output is read from the runtime's per-container log while the container exists and from the
 copy the agent keeps after it stopped (until the task is forgotten). ``offset`` lets
-``--follow`` ask only for what is new.
+``--follow`` ask only for what is new; ``after`` does the same for the event stream, whose
+events are scoped to the caller's account and region like every store query.
 """
 
 from __future__ import annotations
@@ -19,13 +22,25 @@ from corral.admin import AdminApi
 from corral.aws.context import RequestContext
 from corral.aws.errors import ValidationException
 from corral.ecs import names, tasks
+from corral.ecs.event_stream import EventStream
 from corral.runtime.driver import RuntimeFailure
 from corral.store.db import emit
 
 MAX_BYTES = 1024 * 1024  # per call and container
+MAX_EVENTS = 1000  # per ecs/events call: a follower catching up asks again at once
 
 
-def register(admin: AdminApi, agent) -> None:
+def register(admin: AdminApi, agent, stream: EventStream) -> None:
+    @admin.action("ecs/events", transaction=False)  # memory only: no store transaction
+    def events(ctx: RequestContext, body: dict) -> dict:
+        after, limit = body.get("after", 0), body.get("limit", MAX_EVENTS)
+        for name, value in (("after", after), ("limit", limit)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValidationException(f"{name} must be a non-negative integer")
+        found, nxt = stream.since(after, ctx.account_id, ctx.region,
+                                  limit=min(limit or MAX_EVENTS, MAX_EVENTS))
+        return {"events": found, "next": nxt}
+
     @admin.action("ecs/task-logs")
     def task_logs(ctx: RequestContext, body: dict) -> dict:
         ref = str(body.get("task") or "")

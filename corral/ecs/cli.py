@@ -1,7 +1,10 @@
-"""``corral tasks logs TASK [--follow]``: a task's container output, before CloudWatch Logs."""
+"""``corral tasks logs TASK [--follow]``: a task's container output, before CloudWatch Logs.
+``corral events [--follow] [--json]``: ECS task and service state changes as EventBridge
+events (``corral.ecs.event_stream``), read from the server's in-memory stream."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -54,3 +57,48 @@ def down(stop_tasks: bool, endpoint: str) -> None:
             time.sleep(0.5)
     _call(endpoint, "server/shutdown", {})
     console.print("Corral is shutting down.")
+
+
+@click.command()
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events (Ctrl-C to quit).")
+@click.option("--json", "as_json", is_flag=True, help="Print each event's EventBridge envelope "
+              "as one JSON object per line.")
+@endpoint_option
+def events(follow: bool, as_json: bool, endpoint: str) -> None:
+    """Print ECS task and service state changes ("ECS Task State Change", "ECS Service
+    Action", "ECS Deployment State Change") of your account and region: those the server
+    still holds (the last 10,000), then with --follow each new one as it happens."""
+    after = 0
+    try:
+        while True:
+            out = _call(endpoint, "ecs/events", {"after": after})
+            for event in out["events"]:
+                click.echo(json.dumps(event) if as_json else event_line(event))
+            caught_up = out["next"] == after or not out["events"]
+            after = out["next"]
+            if not follow:
+                if caught_up:
+                    return
+                continue  # more than one call's worth is buffered: read on at once
+            if caught_up:
+                time.sleep(0.5)
+    except KeyboardInterrupt:  # Ctrl-C is how --follow ends: no traceback
+        return
+
+
+def event_line(event: dict) -> str:
+    """``time detail-type resource: status | message``, e.g. ``2024-05-01T10:00:00Z ECS Task
+    State Change task/default/0123…: RUNNING/RUNNING | web:2`` (the task definition, or
+    why the task stopped)."""
+    d = event["detail"]
+    resource = event["resources"][0].split(":", 5)[-1]
+    if event["detail-type"] == "ECS Task State Change":
+        status = f"{d.get('lastStatus')}/{d.get('desiredStatus')}"
+        message = d.get("stoppedReason") or d.get("taskDefinitionArn", "").rsplit("/", 1)[-1]
+    elif "deploymentId" in d:
+        status = f"{d['eventType']} {d['eventName']}"
+        message = d.get("reason") or d["deploymentId"]
+    else:
+        status = f"{d['eventType']} {d['eventName']}"
+        message = ", ".join(d.get("reasons", [])) or d.get("clusterArn", "")
+    return f"{event['time']} {event['detail-type']} {resource}: {status} | {message}"

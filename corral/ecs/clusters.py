@@ -4,7 +4,7 @@ A row is keyed by (account, region, name) with ``status`` ACTIVE or INACTIVE and
 holding what the cluster was given: settings, configuration, capacityProviders,
 defaultCapacityProviderStrategy, serviceConnectDefaults. Counts are never stored: running and
 pending tasks come from ``ecs_tasks``, registered instances from ``ecs_container_instances``,
-services from the services issue's hook (:func:`_service_counts`).
+services from ``ecs_services`` (:func:`_service_counts`).
 
 Other operations find their cluster with :func:`resolve`: an ACTIVE cluster by name or ARN; the
 ``default`` cluster is created on first use, as AWS creates it for an account's first RunTask
@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 
 from corral.aws import arns
-from corral.ecs import instances, names, tag_ops
+from corral.ecs import instances, names, services, tag_ops
 from corral.ecs.errors import ClusterNotFoundException, InvalidParameterException
 from corral.store.schema import ecs_clusters as _cl
 from corral.store.schema import ecs_tasks as _tasks
@@ -155,15 +155,21 @@ def active_task_count(db: Connection, account: str, region: str, cluster: str) -
 
 def _service_counts(db: Connection, account: str, region: str, cluster: str
                     ) -> dict[tuple[str, str], int]:
-    """(launch type, ACTIVE | DRAINING) -> number of services. Hook for the services issue:
-    no services exist yet."""
-    return {}
+    """(launch type, ACTIVE | DRAINING) -> number of services; a service on a capacity
+    provider strategy counts as FARGATE (the only providers Corral has)."""
+    out: dict[tuple[str, str], int] = {}
+    for row in services.in_cluster(db, account, region, cluster,
+                                   statuses=("ACTIVE", "DRAINING")):
+        launch = "FARGATE" if row.doc.get("capacityProviderStrategy") else \
+            row.doc.get("launchType", "EC2")
+        key = (launch, row.doc["status"])
+        out[key] = out.get(key, 0) + 1
+    return out
 
 
 def _active_services(db: Connection, account: str, region: str, cluster: str) -> int:
     """ACTIVE services of the cluster (activeServicesCount, DeleteCluster's refusal)."""
-    counts = _service_counts(db, account, region, cluster)
-    return sum(n for (_, state), n in counts.items() if state == "ACTIVE")
+    return len(services.in_cluster(db, account, region, cluster, statuses=("ACTIVE",)))
 
 
 def _statistics(tasks: dict[tuple[str, str], int], services: dict[tuple[str, str], int]

@@ -32,3 +32,10 @@ class ClusterNotFoundException(EcsError):
         super().__init__(message)
 TargetNotFoundException = error_class("TargetNotFoundException", base=EcsError)
 AttributeLimitExceededException = error_class("AttributeLimitExceededException", base=EcsError)
+# Services (CreateService / UpdateService / DeleteService and the service-deployment reads).
+ServiceNotFoundException = error_class("ServiceNotFoundException", base=EcsError)
+ServiceNotActiveException = error_class("ServiceNotActiveException", base=EcsError)
+PlatformUnknownException = error_class("PlatformUnknownException", base=EcsError)
+PlatformTaskDefinitionIncompatibilityException = error_class(
+    "PlatformTaskDefinitionIncompatibilityException", base=EcsError)
+NamespaceNotFoundException = error_class("NamespaceNotFoundException", base=EcsError)

@@ -24,12 +24,15 @@ breaker's count) — stripped by ``view``.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, select, update
 
+from corral.ecs.event_stream import SERVICE_STATE, service_changes
+from corral.store.db import emit
 from corral.store.schema import ecs_services
 
 PRIVATE = "x-corral"
@@ -88,10 +91,18 @@ def scheduled(db: Connection) -> list[ServiceRow]:
 
 
 def save(db: Connection, row: ServiceRow) -> None:
+    """Write the document back and announce what changed since the stored version (new
+    events, rolloutState changes) on the event stream (corral.ecs.event_stream)."""
     s = ecs_services.c
-    db.execute(update(ecs_services).where(and_(
-        s.account_id == row.account_id, s.region == row.region, s.cluster == row.cluster,
-        s.name == row.name)).values(status=row.doc["status"], doc=row.doc))
+    where = and_(s.account_id == row.account_id, s.region == row.region,
+                 s.cluster == row.cluster, s.name == row.name)
+    old = db.execute(select(s.doc).where(where)).scalar()
+    db.execute(update(ecs_services).where(where).values(status=row.doc["status"], doc=row.doc))
+    changes = service_changes(old, row.doc)
+    if changes:
+        emit(db, SERVICE_STATE, account=row.account_id, region=row.region,
+             service=row.doc["serviceArn"], cluster=row.doc["clusterArn"], at=time.time(),
+             **changes)
 
 
 def add_event(doc: dict, message: str, now: float, event_id: str) -> None:

@@ -8,6 +8,7 @@ operation first checks that the ARN names a resource of the caller's account and
     task-definition/<family>:<revision>     ecs_task_definitions (not being deleted)
     task/<cluster>/<id>                     ecs_tasks
     container-instance/<cluster>/<id>       ecs_container_instances
+    service/<cluster>/<name>                ecs_services (not INACTIVE)
 
 Rules [BC TagResource.tags]: at most 50 tags per resource, keys 1–128 and values 0–256
 characters of letters, numbers, spaces and ``+ - = . _ : / @``; the ``aws:`` prefix (any case)
@@ -29,7 +30,7 @@ from corral.ecs import taskdefs
 from corral.ecs.errors import InvalidParameterException, ResourceNotFoundException
 from corral.ecs.names import family_revision
 from corral.store import tags as tag_store
-from corral.store.schema import ecs_clusters, ecs_container_instances, ecs_tasks
+from corral.store.schema import ecs_clusters, ecs_container_instances, ecs_services, ecs_tasks
 
 MAX_TAGS = 50
 MAX_KEY, MAX_VALUE = 128, 256
@@ -131,11 +132,22 @@ def _instance_exists(db: Connection, account: str, region: str, rid: str) -> boo
     return db.execute(q).first() is not None
 
 
+def _service_exists(db: Connection, account: str, region: str, rid: str) -> bool:
+    cluster, name = _split(rid)
+    s = ecs_services.c
+    q = select(s.name).where(s.account_id == account, s.region == region, s.name == name,
+                             s.status != "INACTIVE")
+    if cluster is not None:
+        q = q.where(s.cluster == cluster)
+    return db.execute(q).first() is not None
+
+
 _EXISTS: dict[str, Callable[[Connection, str, str, str], bool]] = {
     "cluster": _cluster_exists,
     "task-definition": _taskdef_exists,
     "task": _task_exists,
     "container-instance": _instance_exists,
+    "service": _service_exists,
 }
 
 

@@ -8,12 +8,16 @@ principal its images are pulled as, and each container's runtime facts (see ``ta
 
 from __future__ import annotations
 
+import copy
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, select, update
 
+from corral.ecs.event_stream import TASK_STATE
+from corral.store.db import emit
 from corral.store.schema import ecs_tasks
 
 PRIVATE = "x-corral"
@@ -48,6 +52,13 @@ def insert(db: Connection, account: str, region: str, cluster: str, task_id: str
         desired_status=doc["desiredStatus"], last_status=doc["lastStatus"],
         launch_type=doc["launchType"], container_instance=doc[PRIVATE].get("instance"),
         created_at=_time(doc["createdAt"]), stopped_at=None, version=doc["version"], doc=doc))
+    emit(db, TASK_STATE, account=account, region=region, task=_snapshot(doc), at=time.time())
+
+
+def _snapshot(doc: dict[str, Any]) -> dict[str, Any]:
+    """The Task shape as ``view`` gives it, copied: the caller goes on changing ``doc`` before
+    the commit publishes the event (corral.ecs.event_stream)."""
+    return copy.deepcopy({k: v for k, v in doc.items() if k != PRIVATE})
 
 
 def _time(epoch: float | None) -> datetime | None:
@@ -72,6 +83,9 @@ def save(db: Connection, row: TaskRow, *, bump: bool = True) -> None:
         desired_status=doc["desiredStatus"], last_status=doc["lastStatus"],
         stopped_at=_time(doc.get("stoppedAt")), version=doc["version"], doc=doc))
     row.version = doc["version"]
+    if bump:  # a visible state change: announce it (an unbumped save is Corral bookkeeping)
+        emit(db, TASK_STATE, account=row.account_id, region=row.region, task=_snapshot(doc),
+             at=time.time())
 
 
 def query(db: Connection, account: str, region: str, cluster: str, *,
