@@ -160,9 +160,11 @@ def runtime_driver(settings: Settings):
 
 def _wire_ecs(corral: Corral, blobs: BlobStore, authorizer: PolicyAuthorizer) -> None:
     """ECS: the provider's collaborators, the task agent (woken by task changes), the service
-    scheduler (woken by service and task changes), and `corral tasks`."""
+    scheduler (woken by service and task changes), the event stream `corral events` reads,
+    and `corral tasks`."""
     from corral.ecs import admin as ecs_admin
     from corral.ecs.agent import TaskAgent
+    from corral.ecs.event_stream import EventStream
     from corral.ecs.scheduler import ServiceScheduler
     from corral.runtime.images import ImageResolver
 
@@ -175,7 +177,9 @@ def _wire_ecs(corral: Corral, blobs: BlobStore, authorizer: PolicyAuthorizer) ->
     ecs.authorizer, ecs.agent = authorizer, agent
     corral.store.events = corral.events
     corral.events.subscribe("ecs.task.changed", agent.wake)
-    ecs_admin.register(corral.admin, agent)
+    stream = EventStream()  # task and service state changes as EventBridge events
+    stream.subscribe(corral.events)
+    ecs_admin.register(corral.admin, agent, stream)
     scheduler = ServiceScheduler(corral.store)
     for topic in ("ecs.service.changed", "ecs.task.changed"):
         corral.events.subscribe(topic, scheduler.wake)

@@ -108,10 +108,11 @@ _add_scan_commands()
 
 
 def _add_task_commands() -> None:
-    from corral.ecs.cli import down, tasks
+    from corral.ecs.cli import down, events, tasks
 
     main.add_command(tasks)
     main.add_command(down)
+    main.add_command(events)
 
 
 _add_task_commands()

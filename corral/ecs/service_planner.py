@@ -172,7 +172,9 @@ def plan(service: dict[str, Any], tasks: list[TaskInfo], *, now: float,
 def _count_failures(doc: dict, tasks: list[TaskInfo], unhealthy: list[TaskInfo], now: float,
                     event) -> None:
     primary = doc["deployments"][0]
-    breaker = primary.setdefault(BREAKER, {"failures": 0, "seen": []})
+    breaker = primary.setdefault(BREAKER, {})
+    breaker.setdefault("failures", 0)
+    breaker.setdefault("seen", [])
     throttle = doc[PRIVATE].setdefault("throttle", {"failures": 0, "until": 0})
     seen = set(breaker["seen"])
     for t in sorted(tasks, key=lambda t: t.created_at):

@@ -63,6 +63,10 @@ def insert(db: Connection, account: str, region: str, cluster: str, doc: dict) -
         account_id=account, region=region, cluster=cluster, name=doc["serviceName"],
         status=doc["status"], created_at=datetime.fromtimestamp(doc["createdAt"], UTC),
         doc=doc))
+    changes = service_changes(None, doc)
+    if changes:  # the first deployment is IN_PROGRESS from the start
+        emit(db, SERVICE_STATE, account=account, region=region, service=doc["serviceArn"],
+             cluster=doc["clusterArn"], at=time.time(), **changes)
 
 
 def get(db: Connection, account: str, region: str, cluster: str, name: str
