@@ -313,16 +313,18 @@ def test_service_saves_publish_what_changed(store):
     doc = service_doc()
     with store.transaction() as db:
         services.insert(db, ACCOUNT, REGION, "default", doc)
+    created, seq = stream.since(0, ACCOUNT, REGION)
+    assert [e["detail"]["eventName"] for e in created] == ["SERVICE_DEPLOYMENT_IN_PROGRESS"]
     with store.transaction() as db:
         services.save(db, services.get(db, ACCOUNT, REGION, "default", "web"))  # no change
-    assert stream.since(0, ACCOUNT, REGION)[0] == []
+    assert stream.since(seq, ACCOUNT, REGION)[0] == []
     with store.transaction() as db:
         row = services.get(db, ACCOUNT, REGION, "default", "web")
         row.doc["deployments"][0].update(rolloutState="COMPLETED", updatedAt=T0 + 5,
                                          rolloutStateReason="ECS deployment ecs-svc/1 completed.")
         services.add_event(row.doc, "(service web) has reached a steady state.", T0 + 5, "e9")
         services.save(db, row)
-    got = stream.since(0, ACCOUNT, REGION)[0]
+    got = stream.since(seq, ACCOUNT, REGION)[0]
     assert [e["detail"]["eventName"] for e in got] == ["SERVICE_DEPLOYMENT_COMPLETED",
                                                         "SERVICE_STEADY_STATE"]
 
