@@ -179,8 +179,8 @@ def _wire_ecs(corral: Corral, blobs: BlobStore, authorizer: PolicyAuthorizer) ->
     corral.events.subscribe("ecs.task.changed", agent.wake)
     stream = EventStream()  # task and service state changes as EventBridge events
     stream.subscribe(corral.events)
-    ecs_admin.register(corral.admin, agent, stream)
     scheduler = ServiceScheduler(corral.store)
+    ecs_admin.register(corral.admin, agent, stream, scheduler)
     for topic in ("ecs.service.changed", "ecs.task.changed"):
         corral.events.subscribe(topic, scheduler.wake)
     corral.controllers += [agent, scheduler]

@@ -30,7 +30,7 @@ MAX_BYTES = 1024 * 1024  # per call and container
 MAX_EVENTS = 1000  # per ecs/events call: a follower catching up asks again at once
 
 
-def register(admin: AdminApi, agent, stream: EventStream) -> None:
+def register(admin: AdminApi, agent, stream: EventStream, scheduler=None) -> None:
     @admin.action("ecs/events", transaction=False)  # memory only: no store transaction
     def events(ctx: RequestContext, body: dict) -> dict:
         after, limit = body.get("after", 0), body.get("limit", MAX_EVENTS)
@@ -64,7 +64,11 @@ def register(admin: AdminApi, agent, stream: EventStream) -> None:
     @admin.action("ecs/stop-all-tasks")
     def stop_all(ctx: RequestContext, body: dict) -> dict:
         """Every task of the caller's account and region that is not STOPPED is told to stop
-        (``corral down --stop-tasks``); with ``wait`` only counts those still active."""
+        (``corral down --stop-tasks``); with ``wait`` only counts those still active. The
+        service scheduler pauses until the server stops, so services do not replace them (the
+        next ``corral up`` brings services back to their desired count)."""
+        if scheduler is not None:
+            scheduler.paused = True
         rows = [r for r in tasks.active(ctx.db)
                 if (r.account_id, r.region) == (ctx.account_id, ctx.region)]
         stopping = 0

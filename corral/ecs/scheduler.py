@@ -45,8 +45,11 @@ class ServiceScheduler(Controller):
     def __init__(self, store: Store):
         super().__init__()
         self.store = store
+        self.paused = False  # `corral down --stop-tasks`: stopping, not replacing
 
     def reconcile(self) -> None:
+        if self.paused:
+            return
         with self.store.transaction(write=False) as db:
             keys = [(r.account_id, r.region, r.cluster, r.name) for r in services.scheduled(db)]
         for key in keys:
