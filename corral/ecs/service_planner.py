@@ -218,6 +218,9 @@ def _trip(doc: dict, rollback: bool, now: float, event) -> None:
     target[BREAKER] = {"failures": 0, "seen": []}
     doc["deployments"] = [target, *[d for d in doc["deployments"] if d is not target]]
     doc["taskDefinition"] = target["taskDefinition"]
+    if doc.get("serviceArn"):  # …:service/<cluster>/<name> ⇒ …:service-deployment/…/<digits>
+        doc["currentServiceDeployment"] = doc["serviceArn"].replace(
+            ":service/", ":service-deployment/", 1) + "/" + target["id"].rsplit("/", 1)[1]
     doc[PRIVATE]["throttle"] = {"failures": 0, "until": 0}
     event(f"rolling back to deployment {target['id']}.")
 

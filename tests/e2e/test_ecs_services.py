@@ -213,3 +213,31 @@ def test_a_daemon_service_runs_one_task_on_the_local_instance(server, web_image)
     assert got["deploymentConfiguration"]["maximumPercent"] == 100
     ecs.delete_service(service="daemon", force=True)
     until(lambda: service(ecs, "daemon")["status"] == "INACTIVE", 60)
+
+
+def test_a_restart_mid_deployment_resumes_it_without_duplicate_tasks(fresh_server):
+    if os.geteuid() != 0:
+        pytest.fail("ECS service tests run containers: run them as root (CI does)")
+    srv = fresh_server.start()
+    ecs = srv.client("ecs")
+    image = imagebuild.Image([imagebuild.busybox_layer({"/www/index.html": b"web\n"})],
+                             imagebuild.config(cmd=["sh"]))
+    imagebuild.push(srv.client("ecr"), "e2e/svc", "v1", image)
+    uri = f"127.0.0.1:{srv.port}/e2e/svc:v1"
+    rev1, rev2 = web_def(srv, "resume", uri, "1"), web_def(srv, "resume", uri, "2")
+    ecs.create_service(serviceName="resume", taskDefinition=rev1, desiredCount=2,
+                       networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})
+    wait_stable(srv, "resume")
+    ecs.update_service(service="resume", taskDefinition=rev2)
+    new = service(ecs, "resume")["deployments"][0]["id"]
+    until(lambda: any(t["startedBy"] == new for t in task_list(ecs, "resume")), 30, 0.1)
+    srv.stop()  # mid-rollout: new tasks started, old ones still serving
+    srv.start()
+    wait_stable(srv, "resume")
+    started = [t for t in task_list(ecs, "resume") + task_list(ecs, "resume", "STOPPED")
+               if t["startedBy"] == new]
+    assert len(started) == 2, started  # no task was started twice
+    assert {t["taskDefinitionArn"] for t in task_list(ecs, "resume")} == {rev2}
+    ecs.delete_service(service="resume", force=True)
+    out = srv.aws("ecs", "wait", "services-inactive", "--services", "resume")
+    assert out.returncode == 0, out.stderr
