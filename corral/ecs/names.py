@@ -8,6 +8,9 @@
     service              arn:aws:ecs:<region>:<account>:service/<cluster>/<name>
     service deployment   arn:aws:ecs:<region>:<account>:service-deployment/<cluster>/<name>/<id>
     service revision     arn:aws:ecs:<region>:<account>:service-revision/<cluster>/<name>/<id>
+
+A service deployment's and service revision's ``<id>`` are the 19 digits of the deployment id
+(``ecs-svc/<digits>``), so the two of one deployment share it.
 """
 
 from __future__ import annotations
@@ -46,6 +49,20 @@ def container_instance_arn(region: str, account: str, cluster: str, instance_id:
 
 def service_arn(region: str, account: str, cluster: str, name: str) -> str:
     return arns.build("ecs", region, account, f"service/{cluster}/{name}")
+
+
+def service_deployment_arn(region: str, account: str, cluster: str, name: str,
+                           deployment_id: str) -> str:
+    """A deployment's ServiceDeployment ARN: the 19 digits of ``ecs-svc/<digits>``."""
+    digits = deployment_id.rsplit("/", 1)[-1]
+    return arns.build("ecs", region, account, f"service-deployment/{cluster}/{name}/{digits}")
+
+
+def service_revision_arn(region: str, account: str, cluster: str, name: str,
+                         deployment_id: str) -> str:
+    """The ServiceRevision ARN of what a deployment ran: the same digits as its deployment."""
+    digits = deployment_id.rsplit("/", 1)[-1]
+    return arns.build("ecs", region, account, f"service-revision/{cluster}/{name}/{digits}")
 
 
 def cluster_name(ref: str | None) -> str:

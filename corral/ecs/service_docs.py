@@ -8,7 +8,8 @@
                                          built from a history entry
 
 A service deployment and its service revision share the deployment's 19 digits:
-``service-deployment/<cluster>/<service>/<digits>`` and ``service-revision/…/<digits>``.
+``service-deployment/<cluster>/<service>/<digits>`` and ``service-revision/…/<digits>``
+(built in :mod:`corral.ecs.names`).
 """
 
 from __future__ import annotations
@@ -19,22 +20,11 @@ from typing import Any
 
 from corral.aws import arns
 from corral.ecs import services
+from corral.ecs.names import service_deployment_arn, service_revision_arn
 from corral.ecs.services import BREAKER, PRIVATE
 
 FARGATE_PLATFORM = "1.4.0"  # what LATEST means
 REVISION = "x-revision"  # in history entries: what the deployment ran besides its Deployment
-
-
-def service_deployment_arn(region: str, account: str, cluster: str, name: str,
-                           deployment_id: str) -> str:
-    digits = deployment_id.rsplit("/", 1)[-1]
-    return arns.build("ecs", region, account, f"service-deployment/{cluster}/{name}/{digits}")
-
-
-def service_revision_arn(region: str, account: str, cluster: str, name: str,
-                         deployment_id: str) -> str:
-    digits = deployment_id.rsplit("/", 1)[-1]
-    return arns.build("ecs", region, account, f"service-revision/{cluster}/{name}/{digits}")
 
 
 def launch_fields(doc: dict) -> tuple[str, list | None]:

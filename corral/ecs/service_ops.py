@@ -32,7 +32,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection
 
 from corral.aws import arns, pagination
 from corral.aws.context import RequestContext
@@ -51,7 +51,6 @@ from corral.ecs.services import PRIVATE
 from corral.ecs.task_ops import _launch_type, _page
 from corral.store import tags as tag_store
 from corral.store.db import emit
-from corral.store.schema import ecs_services
 
 MAX_DESCRIBE = 10  # DescribeServices.services
 MAX_DEPLOYMENT_ARNS = 20  # DescribeServiceDeployments / DescribeServiceRevisions
@@ -95,6 +94,7 @@ def _service_arns(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
     refs = params.get("services") or [params.get("service") or params.get("serviceName") or ""]
     return [r if r.startswith("arn:") else
             names.service_arn(ctx.region, ctx.account_id, cluster, r) for r in refs]
+
 
 def _epoch(value: Any) -> float | None:
     return value.timestamp() if isinstance(value, datetime) else value
@@ -430,10 +430,7 @@ class ServiceOperations:
     @staticmethod
     def _forget(db: Connection, row: services.ServiceRow) -> None:
         """Remove an INACTIVE service's row and tags before its name is used again."""
-        s = ecs_services.c
-        db.execute(delete(ecs_services).where(
-            s.account_id == row.account_id, s.region == row.region, s.cluster == row.cluster,
-            s.name == row.name))
+        services.remove(db, row)
         arn = row.doc["serviceArn"]
         tag_store.remove(db, arn, list(tag_store.get(db, arn)))
 

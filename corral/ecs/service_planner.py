@@ -42,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.aws import arns
+from corral.ecs import names
 from corral.ecs.services import BREAKER, PRIVATE, add_event
 
 HEALTHY_AFTER = 40.0  # seconds RUNNING before a task without health checks counts (§3.4)
@@ -218,9 +220,11 @@ def _trip(doc: dict, rollback: bool, now: float, event) -> None:
     target[BREAKER] = {"failures": 0, "seen": []}
     doc["deployments"] = [target, *[d for d in doc["deployments"] if d is not target]]
     doc["taskDefinition"] = target["taskDefinition"]
-    if doc.get("serviceArn"):  # …:service/<cluster>/<name> ⇒ …:service-deployment/…/<digits>
-        doc["currentServiceDeployment"] = doc["serviceArn"].replace(
-            ":service/", ":service-deployment/", 1) + "/" + target["id"].rsplit("/", 1)[1]
+    arn = arns.parse(doc.get("serviceArn") or "")
+    if arn is not None:
+        _, cluster, name = arn.resource.split("/", 2)
+        doc["currentServiceDeployment"] = names.service_deployment_arn(
+            arn.region, arn.account, cluster, name, target["id"])
     doc[PRIVATE]["throttle"] = {"failures": 0, "until": 0}
     event(f"rolling back to deployment {target['id']}.")
 
@@ -257,9 +261,9 @@ def _launching(doc: dict) -> dict | None:
 
 def _stop_order(doc: dict, live: list[TaskInfo], launching: dict | None, desired: int,
                 now: float) -> list[str]:
-    """Candidates to stop, cheapest first: tasks of old deployments (only once something
-    replaces them), then PRIMARY tasks above desiredCount; pending before unhealthy before
-    healthy, newest first."""
+    """Candidates to stop, cheapest first: tasks of old deployments, then PRIMARY tasks above
+    desiredCount; pending before unhealthy before healthy, newest first. (Only healthy ones
+    are held back by the floor: the others do not count toward it.)"""
     def order(ts: list[TaskInfo]) -> list[str]:
         return [t.task_id for t in sorted(ts, key=lambda t: (t.healthy(now), t.running,
                                                               -t.created_at))]

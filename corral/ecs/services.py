@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, delete, select, update
 
 from corral.ecs.event_stream import SERVICE_STATE, service_changes
 from corral.store.db import emit
@@ -107,6 +107,15 @@ def save(db: Connection, row: ServiceRow) -> None:
         emit(db, SERVICE_STATE, account=row.account_id, region=row.region,
              service=row.doc["serviceArn"], cluster=row.doc["clusterArn"], at=time.time(),
              **changes)
+
+
+def remove(db: Connection, row: ServiceRow) -> None:
+    """Delete a service's row (an INACTIVE service whose name is used again). Its tags are
+    the caller's: they live in the shared tag store, keyed by the service ARN."""
+    s = ecs_services.c
+    db.execute(delete(ecs_services).where(and_(
+        s.account_id == row.account_id, s.region == row.region, s.cluster == row.cluster,
+        s.name == row.name)))
 
 
 def add_event(doc: dict, message: str, now: float, event_id: str) -> None:
