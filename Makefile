@@ -41,6 +41,7 @@ bench: deps .venv-bench/bin/python
 	BENCH_BASELINE_PYTHON=.venv-bench/bin/python $(BIN)/python bench/api_throughput.py
 	$(BIN)/python bench/registry_throughput.py
 	$(BIN)/python bench/tasks.py
+	$(BIN)/python bench/services.py
 
 coverage: deps
 	$(BIN)/python -m corral.aws.coverage > docs/COVERAGE.md
