@@ -23,6 +23,19 @@ HEALTH = {"command": ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/r
 VPC = "awsvpcConfiguration={subnets=[subnet-12345678]}"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_services_left(server):
+    """The module's services are deleted at its end, their tasks stopped."""
+    yield
+    ecs = server.client("ecs")
+    for arn in ecs.list_services()["serviceArns"]:
+        ecs.delete_service(service=arn, force=True)
+    until(lambda: not ecs.list_tasks(desiredStatus="RUNNING")["taskArns"], 60)
+    until(lambda: all(t["lastStatus"] == "STOPPED" for t in ecs.describe_tasks(
+        tasks=arns)["tasks"]) if (arns := ecs.list_tasks(desiredStatus="STOPPED")["taskArns"])
+        else True, 60)
+
+
 @pytest.fixture(scope="module")
 def web_image(server):
     if os.geteuid() != 0:

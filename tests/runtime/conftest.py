@@ -88,8 +88,10 @@ def _leftovers(ids: set[str]) -> list[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def leak_check(request, tmp_path_factory, leaks_registry):
-    """After each module: no mounts under the test roots, no netns and no cgroups named
-    after anything the tests made."""
+    """After each module: no new mounts under the test roots (containers of other modules'
+    servers may still run), no netns and no cgroups named after anything the tests made."""
+    before = set(_mounts_under(tmp_path_factory.getbasetemp()))
     yield
-    problems = _mounts_under(tmp_path_factory.getbasetemp()) + _leftovers(leaks_registry)
+    problems = [m for m in _mounts_under(tmp_path_factory.getbasetemp()) if m not in before]
+    problems += _leftovers(leaks_registry)
     assert not problems, f"left behind by {request.module.__name__}: {problems}"
