@@ -23,7 +23,7 @@ from typing import Any
 from corral.aws import pagination
 from corral.aws.context import RequestContext
 from corral.aws.provider import acts_on
-from corral.ecs import clusters, instances, names
+from corral.ecs import clusters, instances, names, paging
 from corral.ecs.errors import (
     ClusterContainsContainerInstancesException,
     ClusterContainsServicesException,
@@ -47,16 +47,6 @@ def _cluster_arns(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
     return [names.cluster_arn(ctx.region, ctx.account_id,
                               clusters.name_of(ctx.account_id, ctx.region, r) or r)
             for r in refs]
-
-
-def max_results(params: dict[str, Any], default: int = 100) -> int:
-    """ECS's ``maxResults`` (1–100; the model does not bound it)."""
-    limit = params.get("maxResults")
-    if limit is None:
-        return default
-    if not 1 <= limit <= 100:
-        raise InvalidParameterException("maxResults must be between 1 and 100.")
-    return limit
 
 
 def _settings(given: list[dict] | None, current: list[dict]) -> list[dict]:
@@ -144,12 +134,9 @@ class ClusterOperations:
         return {"clusters": found, "failures": failures}
 
     def list_clusters(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
-        limit = max_results(params)
-        try:
-            cursor = pagination.decode(params.get("nextToken"), after=str) or {"after": ""}
-        except ValueError:
-            raise InvalidParameterException("Invalid nextToken.") from None
-        rows = clusters.page(ctx.db, ctx.account_id, ctx.region, after=cursor["after"],
+        limit = paging.max_results(params)
+        after = (paging.cursor(params, after=str) or {"after": ""})["after"]
+        rows = clusters.page(ctx.db, ctx.account_id, ctx.region, after=after,
                              limit=limit + 1)
         out: dict[str, Any] = {"clusterArns": [clusters.arn(r) for r in rows[:limit]]}
         if len(rows) > limit:

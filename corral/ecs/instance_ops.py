@@ -18,36 +18,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from corral.aws import pagination
 from corral.aws.context import RequestContext
 from corral.aws.provider import acts_on
 from corral.ecs import cluster_query, clusters, instances, names
-from corral.ecs.cluster_ops import cluster_resource, max_results
+from corral.ecs.cluster_ops import cluster_resource
 from corral.ecs.errors import (
     AttributeLimitExceededException,
     InvalidParameterException,
     TargetNotFoundException,
 )
+from corral.ecs.paging import offset_page
 
 # Not yet in corral.ecs.errors (a file of the lead's): declared here, to move there.
 
 MAX_CUSTOM_ATTRIBUTES = 10
 _ATTR_NAME = re.compile(r"^[a-zA-Z0-9_\-./\\]{1,128}$")
 _ATTR_VALUE = re.compile(r"^[a-zA-Z0-9_\-.@/\\: ]{1,128}$")
-
-
-def _page(items: list[Any], params: dict[str, Any]) -> tuple[list[Any], str | None]:
-    """One page of an in-memory list (a cluster has few instances); the cursor is an
-    offset."""
-    limit = max_results(params)
-    try:
-        cursor = pagination.decode(params.get("nextToken"), offset=int) or {"offset": 0}
-    except ValueError:
-        raise InvalidParameterException("Invalid nextToken.") from None
-    start = cursor["offset"]
-    chunk = items[start:start + limit]
-    more = start + limit < len(items)
-    return chunk, pagination.encode({"offset": start + limit}) if more else None
 
 
 class InstanceOperations:
@@ -63,11 +49,7 @@ class InstanceOperations:
                               statuses=(status,) if status else instances.LISTED)
         if params.get("filter"):
             rows = [r for r in rows if self._matches(ctx, r, params["filter"])]
-        chunk, token = _page([instances.arn(r) for r in rows], params)
-        out: dict[str, Any] = {"containerInstanceArns": chunk}
-        if token:
-            out["nextToken"] = token
-        return out
+        return offset_page([instances.arn(r) for r in rows], params, "containerInstanceArns")
 
     @staticmethod
     def _matches(ctx: RequestContext, row: dict[str, Any], expression: str) -> bool:
@@ -232,8 +214,4 @@ class InstanceOperations:
                 if (name is None or attr["name"] == name) and \
                         (value is None or attr.get("value") == value):
                     found.append(self._shown(row, attr))
-        chunk, token = _page(found, params)
-        out: dict[str, Any] = {"attributes": chunk}
-        if token:
-            out["nextToken"] = token
-        return out
+        return offset_page(found, params, "attributes")

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from corral.aws import arns, pagination
+from corral.aws import arns
 from corral.aws.context import RequestContext
 from corral.aws.provider import acts_on
 from corral.ecs import clusters, names, services, taskdefs
@@ -47,8 +47,9 @@ from corral.ecs.errors import (
     ServiceNotActiveException,
     ServiceNotFoundException,
 )
+from corral.ecs.paging import offset_page
 from corral.ecs.services import PRIVATE
-from corral.ecs.task_ops import _launch_type, _page
+from corral.ecs.task_ops import _launch_type
 from corral.store import tags as tag_store
 from corral.store.db import emit
 
@@ -339,8 +340,7 @@ class ServiceOperations:
         arns_ = [r.doc["serviceArn"] for r in rows
                  if (launch is None or docs.launch_fields(r.doc)[0] == launch)
                  and (scheduling is None or r.doc["schedulingStrategy"] == scheduling)]
-        return _page(arns_, {**params, "maxResults": params.get("maxResults") or 10},
-                     "serviceArns")
+        return offset_page(arns_, params, "serviceArns", default=10)
 
     def list_services_by_namespace(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         namespace = params["namespace"]
@@ -369,7 +369,7 @@ class ServiceOperations:
                     (before is not None and entry["createdAt"] > before):
                 continue
             out.append(brief)
-        return self._page_objects(out, params, "serviceDeployments", default=20)
+        return offset_page(out, params, "serviceDeployments", default=20)
 
     def describe_service_deployments(self, ctx: RequestContext, params: dict[str, Any]
                                      ) -> dict:
@@ -398,21 +398,6 @@ class ServiceOperations:
                 continue
             found.append(shape(entry, row.doc))
         return {key: found, "failures": failures}
-
-    @staticmethod
-    def _page_objects(items: list[dict], params: dict, key: str, *, default: int) -> dict:
-        limit = params.get("maxResults") or default
-        if not 1 <= limit <= 100:
-            raise InvalidParameterException("maxResults must be between 1 and 100.")
-        try:
-            cursor = pagination.decode(params.get("nextToken"), offset=int)
-        except ValueError:
-            raise InvalidParameterException("Invalid nextToken.") from None
-        start = cursor["offset"] if cursor else 0
-        out: dict[str, Any] = {key: items[start:start + limit]}
-        if start + limit < len(items):
-            out["nextToken"] = pagination.encode({"offset": start + limit})
-        return out
 
     def _service(self, ctx: RequestContext, cluster: str, ref: str) -> services.ServiceRow:
         name = _service_name(ctx, cluster, ref)

@@ -14,10 +14,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from corral.aws import pagination
 from corral.aws.context import RequestContext
 from corral.ecs import clusters, instances, names, placement, taskdefs, tasks
 from corral.ecs.errors import ClientException, InvalidParameterException
+from corral.ecs.paging import offset_page
 from corral.ecs.tasks import PRIVATE
 from corral.store.db import emit
 
@@ -185,7 +185,7 @@ class TaskOperations:
             desired=None if desired == "PENDING" else desired,
             last="PENDING" if desired == "PENDING" else None)
         arns = [r.doc["taskArn"] for r in rows]
-        return _page(arns, params, "taskArns")
+        return offset_page(arns, params, "taskArns")
 
 
 def launch_task(db, account: str, region: str, principal_arn: str, params: dict, cluster: dict,
@@ -204,21 +204,6 @@ def launch_task(db, account: str, region: str, principal_arn: str, params: dict,
         store_tags(db, doc["taskArn"], params["tags"])
     emit(db, "ecs.task.changed", task=[account, region, task_id])
     return tasks.get(db, account, region, task_id)
-
-
-def _page(items: list[str], params: dict, key: str) -> dict:
-    limit = params.get("maxResults") or 100
-    if not 1 <= limit <= 100:
-        raise InvalidParameterException("maxResults must be between 1 and 100.")
-    try:
-        cursor = pagination.decode(params.get("nextToken"), offset=int)
-    except ValueError:
-        raise InvalidParameterException("Invalid nextToken.") from None
-    start = cursor["offset"] if cursor else 0
-    out: dict[str, Any] = {key: items[start:start + limit]}
-    if start + limit < len(items):
-        out["nextToken"] = pagination.encode({"offset": start + limit})
-    return out
 
 
 def _task_ref_arn(ctx: RequestContext, cluster: str, ref: str) -> str:

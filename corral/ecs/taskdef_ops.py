@@ -24,7 +24,7 @@ from typing import Any
 from corral.aws import arns, pagination
 from corral.aws.context import RequestContext
 from corral.aws.provider import acts_on
-from corral.ecs import names, taskdefs
+from corral.ecs import names, paging, taskdefs
 from corral.ecs.errors import ClientException, InvalidParameterException
 from corral.ecs.tag_ops import store_tags, tags_view
 from corral.ecs.taskdef_validation import normalize
@@ -55,20 +55,6 @@ def _ref_arns(refs: list[str], ctx: RequestContext) -> list[str]:
         else:
             out.append(names.task_definition_arn(ctx.region, ctx.account_id, *parsed))
     return out
-
-
-def _max_results(params: dict[str, Any]) -> int:
-    limit = params.get("maxResults", 100)
-    if not 1 <= limit <= 100:
-        raise InvalidParameterException("maxResults must be between 1 and 100.")
-    return limit
-
-
-def _decode(token: str | None, **expected: type) -> dict[str, Any] | None:
-    try:
-        return pagination.decode(token, **expected)
-    except ValueError:
-        raise InvalidParameterException("Invalid nextToken.") from None
 
 
 class TaskDefinitionOperations:
@@ -119,8 +105,8 @@ class TaskDefinitionOperations:
         return out
 
     def list_task_definitions(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
-        limit = _max_results(params)
-        cursor = _decode(params.get("nextToken"), family=str, revision=int)
+        limit = paging.max_results(params)
+        cursor = paging.cursor(params, family=str, revision=int)
         after = (cursor["family"], cursor["revision"]) if cursor else None
         rows = taskdefs.page(
             ctx.db, ctx.account_id, ctx.region, family=params.get("familyPrefix"),
@@ -135,8 +121,8 @@ class TaskDefinitionOperations:
 
     def list_task_definition_families(self, ctx: RequestContext, params: dict[str, Any]
                                       ) -> dict:
-        limit = _max_results(params)
-        cursor = _decode(params.get("nextToken"), after=str)
+        limit = paging.max_results(params)
+        cursor = paging.cursor(params, after=str)
         families = taskdefs.families_page(
             ctx.db, ctx.account_id, ctx.region, prefix=params.get("familyPrefix"),
             status=params.get("status", "ALL"), after=cursor["after"] if cursor else None,
