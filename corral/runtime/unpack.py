@@ -157,6 +157,8 @@ class LayerCache:
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile,
                 zstandard.ZstdError) as e:
             raise UnpackError(f"layer is not a valid tar stream: {e}") from None
+        except OSError as e:  # a refused xattr, a full disk, a blob collected meanwhile
+            raise UnpackError(f"cannot unpack layer: {e}") from None
 
 
 def _decompressor(raw: BinaryIO, media_type: str) -> BinaryIO:
@@ -277,6 +279,8 @@ class _Tree:
                 return  # aufs metadata (.wh..wh.plnk, …): nothing for overlayfs
             else:
                 name = base[len(WHITEOUT):]
+                if name in ("", ".", "..") or "/" in name:  # `.wh...` would clear the parent
+                    raise UnpackError(f"layer whiteout {'/'.join(parts)!r} names no file")
                 _clear(fd, name)
                 os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=fd)
 

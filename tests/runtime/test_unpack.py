@@ -105,6 +105,10 @@ def _hostile(outside: Path) -> list[tuple[str, bytes]]:
                                      ("esc/.wh.target", b"", 0o644, REG, "")],
         "opaque-through-symlink": [("esc", b"", 0o777, SYM, out),
                                    ("esc/.wh..wh..opq", b"", 0o644, REG, "")],
+        "whiteout-of-the-parent": [("sub/keep", b"x", 0o644, REG, ""),
+                                   ("sub/.wh...", b"", 0o644, REG, "")],
+        "whiteout-of-itself": [("sub/keep", b"x", 0o644, REG, ""),
+                               ("sub/.wh..", b"", 0o644, REG, "")],
     }
     cases = [(k, make_layer(v).gz) for k, v in entries.items()]
     huge = raw_tar([(info("big", size=1 << 40), None)])
