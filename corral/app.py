@@ -88,6 +88,7 @@ def build(settings: Settings) -> Corral:
     registry = RegistryApi(settings, store, blobs, authorizer, settings.create_on_push)
     admin = AdminApi(store, credentials, settings.public_endpoint)
     corral = Corral(settings, store, gateway, admin, EventBus())
+    store.events = corral.events  # events emitted in transactions go out after their commits
     _wire_lifecycle(corral, blobs)
     _wire_iam(corral)
     _wire_scanning(corral, blobs)
@@ -138,7 +139,6 @@ def _wire_scanning(corral: Corral, blobs: BlobStore) -> None:
     from corral.scan.controller import ScanController
     from corral.scan.scanner import Scanner
 
-    corral.store.events = corral.events
     controller = ScanController(corral.store, Scanner(corral.store, blobs))
     for topic in ("scan.requested", "advisories.imported"):
         corral.events.subscribe(topic, controller.wake)
@@ -174,8 +174,7 @@ def _wire_ecs(corral: Corral, blobs: BlobStore, authorizer: PolicyAuthorizer) ->
     agent = TaskAgent(corral.store, driver, images, s.data_dir, stop_timeout=s.ecs_stop_timeout,
                       pids_limit=s.ecs_pids_limit)
     ecs = corral.gateway.providers["ecs"]
-    ecs.authorizer, ecs.agent = authorizer, agent
-    corral.store.events = corral.events
+    ecs.authorizer = authorizer
     corral.events.subscribe("ecs.task.changed", agent.wake)
     stream = EventStream()  # task and service state changes as EventBridge events
     stream.subscribe(corral.events)

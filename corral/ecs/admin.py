@@ -41,20 +41,25 @@ def register(admin: AdminApi, agent, stream: EventStream, scheduler=None) -> Non
                                   limit=min(limit or MAX_EVENTS, MAX_EVENTS))
         return {"events": found, "next": nxt}
 
-    @admin.action("ecs/task-logs")
+    @admin.action("ecs/task-logs", transaction=False)  # a read: no write lock per poll
     def task_logs(ctx: RequestContext, body: dict) -> dict:
         ref = str(body.get("task") or "")
-        row = tasks.get(ctx.db, ctx.account_id, ctx.region, names.last_part(ref))
+        with agent.store.transaction(write=False) as db:
+            row = tasks.get(db, ctx.account_id, ctx.region, names.last_part(ref))
         if row is None:
             raise ValidationException(f"no task {ref!r} in {ctx.account_id}/{ctx.region}; "
                                       "list them with `aws ecs list-tasks`")
-        offsets = dict(body.get("offset") or {})
+        offsets = body.get("offset") or {}
+        if not isinstance(offsets, dict) or not all(
+                isinstance(v, int) and v >= 0 for v in offsets.values()):
+            raise ValidationException("offset must map container names to byte offsets >= 0")
+        offsets = dict(offsets)
         lines = []
         for name, f in row.private["containers"].items():
             if body.get("container") and name != body["container"]:
                 continue
             path = _log_file(agent, row.task_id, name, f["runtimeId"])
-            start = int(offsets.get(name, 0))
+            start = offsets.get(name, 0)
             chunk, offsets[name] = _read(path, start)
             lines += [_parse(name, line) for line in chunk]
         lines.sort(key=lambda x: x["time"])

@@ -15,6 +15,7 @@ Corral was down gets its real exit code when the worker comes back.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
@@ -35,6 +36,7 @@ from corral.runtime.driver import (
 )
 from corral.runtime.images import account_principal, role_principal
 from corral.store import Store
+from corral.store import tags as tag_store
 
 log = logging.getLogger("corral.ecs.agent")
 
@@ -111,10 +113,17 @@ class TaskAgent(Controller):
                 self._quietly(self.driver.remove_sandbox, sandbox_id)
 
     def _purge(self) -> None:
+        cutoff = datetime.now(UTC) - RETENTION
+        with self.store.transaction(write=False) as db:  # the write lock only when needed
+            if not tasks.stopped_before(db, cutoff):
+                return
         with self.store.transaction() as db:
-            for row in tasks.stopped_before(db, datetime.now(UTC) - RETENTION):
+            gone = tasks.stopped_before(db, cutoff)
+            for row in gone:
                 tasks.remove(db, row)
-                shutil.rmtree(self.dir / row.task_id, ignore_errors=True)
+                tag_store.remove_all(db, row.doc["taskArn"])
+        for row in gone:
+            shutil.rmtree(self.dir / row.task_id, ignore_errors=True)
 
     @staticmethod
     def _quietly(fn: Callable, *args) -> None:
@@ -294,12 +303,14 @@ class TaskWorker(threading.Thread):
         try:
             spec = self._spec(action.container, doc, row)
             doc[PRIVATE].setdefault("stopSignals", {})[action.container] = spec.stop_signal
+            self.driver.remove(spec.id)  # a start repeated after a crash: begin afresh
             self.driver.create(spec)
             f["known"] = "CREATED"
             self.driver.start(spec.id)
-        except RuntimeFailure as e:
+        except (RuntimeFailure, OSError) as e:  # OSError: e.g. a host volume path refused
             f["known"], f["finishedAt"] = "STOPPED", time.time()
-            f.setdefault("reason", f"{e.kind}: {e}"[:1024])
+            kind = getattr(e, "kind", "CannotCreateContainerError")
+            f.setdefault("reason", f"{kind}: {e}"[:1024])
             return
         f["known"], f["startedAt"] = "RUNNING", time.time()
 
@@ -351,11 +362,13 @@ class TaskWorker(threading.Thread):
         dest = self.agent.saved_log(task_id, name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         parts = sorted(src.parent.glob(src.name + ".*"), key=lambda q: -_int(q.suffix[1:]))
-        with open(dest, "ab") as out:
+        tmp = dest.with_suffix(".tmp")  # a cleanup repeated after a crash writes it anew
+        with open(tmp, "wb") as out:
             for part in [*parts, src]:
                 if part.exists():
                     with open(part, "rb") as f:
                         shutil.copyfileobj(f, out)
+        os.replace(tmp, dest)
 
 
 def _int(text: Any) -> int:

@@ -29,7 +29,6 @@ class EcsProvider(TaskDefinitionOperations, ClusterOperations, InstanceOperation
     def __init__(self, settings: Settings):
         self.settings = settings
         self.authorizer = None  # set by the app: PassRole checks and image pulls
-        self.agent = None  # set by the app: corral.ecs.agent.TaskAgent (wakes on changes)
 
     def validation_error(self, found: list[Violation]):
         return InvalidParameterException(coral_message(found))

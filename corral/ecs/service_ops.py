@@ -417,7 +417,7 @@ class ServiceOperations:
         """Remove an INACTIVE service's row and tags before its name is used again."""
         services.remove(db, row)
         arn = row.doc["serviceArn"]
-        tag_store.remove(db, arn, list(tag_store.get(db, arn)))
+        tag_store.remove_all(db, arn)
 
     @staticmethod
     def _changed(ctx: RequestContext, cluster: str, name: str) -> None:

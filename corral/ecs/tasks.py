@@ -75,8 +75,7 @@ def get(db: Connection, account: str, region: str, task_id: str) -> TaskRow | No
 def save(db: Connection, row: TaskRow, *, bump: bool = True) -> None:
     """Write the row's document back (one task state change: ``version`` + 1)."""
     doc = row.doc
-    if bump:
-        doc["version"] = row.version + 1
+    doc["version"] = row.version + (1 if bump else 0)  # never a stale copy's number
     db.execute(update(ecs_tasks).where(
         ecs_tasks.c.account_id == row.account_id, ecs_tasks.c.region == row.region,
         ecs_tasks.c.task_id == row.task_id).values(

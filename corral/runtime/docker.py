@@ -113,7 +113,8 @@ class DockerDriver:
         self.root = Path(root).resolve()
         self.engine = Engine(socket_path(socket))
         self._network = network
-        self._lock = threading.Lock()  # image loads and log conversion, one at a time
+        self._image_lock = threading.Lock()  # one image load at a time
+        self._log_lock = threading.Lock()  # one log conversion at a time
         self.label = str(self.root)
         self._sandboxes = SandboxRecords(self.root / "sandboxes", self._name)  # same id rules
 
@@ -183,7 +184,7 @@ class DockerDriver:
     def ensure_image(self, image: ImageContent) -> str:
         """Load ``image`` into dockerd unless it is there already; the image id."""
         loaded = image_id(image)
-        with self._lock:
+        with self._image_lock:
             try:
                 self.engine.call("GET", f"/images/{loaded}/json")
                 return loaded
@@ -193,7 +194,8 @@ class DockerDriver:
             archive = load_archive(image, image_tag(image))
             answer = self.engine.call("POST", "/images/load?quiet=1", archive, timeout=600,
                                       kind=_CREATE, **{"Content-Type": "application/x-tar"})
-        if isinstance(answer, str) and '"error"' in answer:  # load errors arrive as 200
+        if (isinstance(answer, dict) and answer.get("error")) or \
+                (isinstance(answer, str) and '"error"' in answer):  # load errors arrive as 200
             raise RuntimeFailure(f"dockerd could not load {image.digest}: {answer}", _CREATE)
         return loaded
 
@@ -449,7 +451,7 @@ class DockerDriver:
         doc = self._inspect(self._name(id))
         if doc is None:
             return out
-        with self._lock:
+        with self._log_lock:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.touch()  # exists from create on, as the OCI driver's does
             if doc.get("LogPath"):

@@ -55,6 +55,7 @@ from corral.runtime.files import read_json, write_json_atomic
 from corral.runtime.oci_spec import build_spec, check_ulimits
 from corral.runtime.sandboxes import SandboxRecords
 from corral.runtime.supervisor import proc_start_time
+from corral.runtime.unpack import LayerCache
 
 if TYPE_CHECKING:
     from corral.runtime.network import Attachment, HostNetwork
@@ -83,6 +84,7 @@ class OciDriver:
         self.state_root = self.root / f"{Path(runtime).name}-state"
         self._network = network
         self._sandboxes = SandboxRecords(self.root / "sandboxes", self._bundle)  # same id rules
+        self.layers = LayerCache(self.root / "layers")  # shared by every container
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -108,8 +110,12 @@ class OciDriver:
             (self.root / d).mkdir(parents=True, exist_ok=True)
 
     def _run(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
-        return subprocess.run([self.binary, "--root", str(self.state_root), *args],
-                              capture_output=True, text=True, timeout=timeout)
+        try:
+            return subprocess.run([self.binary, "--root", str(self.state_root), *args],
+                                  capture_output=True, text=True, timeout=timeout)
+        except (subprocess.TimeoutExpired, OSError) as e:
+            raise RuntimeFailure(f"{Path(self.binary).name} {args[0]} failed: {e}",
+                                 "CannotInspectContainerError") from e
 
     def _bundle(self, id: str) -> Path:
         if not id or not set(id) <= _SAFE_ID or id.startswith("."):
@@ -162,6 +168,13 @@ class OciDriver:
         try:
             self._prepare(spec, bundle)
             self._supervise(spec, bundle)
+        except RuntimeFailure:
+            self.remove(spec.id)
+            raise
+        except Exception as e:  # a malformed /etc/passwd, a full disk, …: the contract's kind
+            self.remove(spec.id)
+            raise RuntimeFailure(f"cannot create container {spec.name}: {e}",
+                                 "CannotCreateContainerError") from e
         except BaseException:
             self.remove(spec.id)
             raise
@@ -171,10 +184,7 @@ class OciDriver:
         if spec.init and not TINI.exists():
             raise RuntimeFailure(f"initProcessEnabled needs {TINI}: apt-get install tini",
                                  "CannotCreateContainerError")
-        from corral.runtime.unpack import LayerCache  # lazily: a sibling module
-
-        cache = LayerCache(self.root / "layers")
-        layers = [cache.unpack(digest, media, blob) for digest, media, blob in spec.image.layers]
+        layers = [self.layers.unpack(digest, media, blob) for digest, media, blob in spec.image.layers]
         mode = rootfs.prepare(layers, bundle)
         user = rootfs.resolve_user(bundle / "rootfs", spec.user)
         rootfs.make_dirs_confined(bundle / "rootfs", spec.cwd or "/", user.uid, user.gid)
@@ -324,7 +334,11 @@ class OciDriver:
         except subprocess.TimeoutExpired:
             self._kill_exec(pid_file)
             proc.kill()
-            out, _ = proc.communicate()
+            try:  # a child of the check (curl under sh) may still hold the pipe
+                out, _ = proc.communicate(timeout=1)
+            except subprocess.TimeoutExpired:
+                out = b""
+                proc.stdout.close()
             result = ExecResult(-1, out.decode(errors="replace")[:EXEC_OUTPUT_CHARS], True)
         finally:
             pid_file.unlink(missing_ok=True)
@@ -381,7 +395,8 @@ class OciDriver:
         status = read_json(bundle / "status.json") or {}
         self._run("delete", "-f", id)
         if self._supervisor_alive(status):
-            os.kill(status["supervisor_pid"], signals.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may just have exited
+                os.kill(status["supervisor_pid"], signals.SIGKILL)
         rootfs.release(bundle)
         if meta.get("attachment") and self._network_known(meta["attachment"]):
             self.network.remove(meta["attachment"])

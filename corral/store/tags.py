@@ -23,6 +23,11 @@ def put(db: Connection, arn: str, tags: dict[str, str]) -> None:
     db.execute(resource_tags.insert(), [{"arn": arn, "key": k, "value": v} for k, v in tags.items()])
 
 
+def remove_all(db: Connection, arn: str) -> None:
+    """Every tag of a resource that is gone."""
+    db.execute(delete(resource_tags).where(resource_tags.c.arn == arn))
+
+
 def remove(db: Connection, arn: str, keys: list[str]) -> None:
     db.execute(delete(resource_tags).where(resource_tags.c.arn == arn,
                                            resource_tags.c.key.in_(keys)))
