@@ -53,6 +53,10 @@ def _settings(given: list[dict] | None, current: list[dict]) -> list[dict]:
     """``current`` with ``given`` merged in by name (containerInsights is the only one)."""
     merged = {s["name"]: s["value"] for s in current}
     for s in given or []:
+        if s.get("name") != "containerInsights":  # the only cluster setting ECS has
+            raise InvalidParameterException(
+                f"Invalid cluster setting name {s.get('name')}. Valid names are "
+                f"containerInsights.")
         if s.get("value") not in INSIGHTS_VALUES:
             raise InvalidParameterException(
                 f"Invalid value '{s.get('value')}' for cluster setting {s.get('name')}. "

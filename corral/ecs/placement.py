@@ -22,12 +22,12 @@ raises :class:`NoContainerInstances` (RunTask answers InvalidParameterException)
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from corral.ecs import cluster_query
 from corral.ecs.errors import InvalidParameterException
+from corral.ecs.taskdef_validation import parse_cpu, parse_memory
 
 MAX_CONSTRAINTS = 10  # per task: definition + RunTask / service (reference §4.5)
 MAX_STRATEGIES = 5  # per RunTask / service (§4.4)
@@ -88,18 +88,15 @@ class Placement:
 
 # --- reservation (reference §4.2, agent task.go ToHostResources) ----------------------------
 
-_UNITS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(vcpu|gb)?\s*$", re.IGNORECASE)
-
-
-def _units(value: Any, per_unit: int) -> int | None:
-    """``"512"`` ⇒ 512; ``"1 vCPU"`` / ``"2 GB"`` ⇒ value × per_unit; None when unset."""
+def _units(value: Any, parse) -> int | None:
+    """A task size as RegisterTaskDefinition reads it (``"512"``, ``"1 vCPU"``, ``"2 GB"``);
+    None when unset. A size that is not one is the caller's mistake, not a 500."""
     if value in (None, ""):
         return None
-    m = _UNITS.match(str(value))
-    if m is None:
-        raise ValueError(f"'{value}' is not a CPU or memory amount")
-    amount = float(m.group(1))
-    return int(amount * per_unit) if m.group(2) else int(amount)
+    amount = parse(str(value))
+    if amount is None:
+        raise InvalidParameterException(f"'{value}' is not a valid CPU or memory amount.")
+    return amount
 
 
 def _container_memory(c: dict[str, Any]) -> int:
@@ -137,14 +134,14 @@ def reservation(task_def: dict[str, Any], overrides: dict[str, Any] | None) -> R
     its static host ports (none for awsvpc)."""
     overrides = overrides or {}
     containers = _merged_containers(task_def, overrides)
-    cpu = _units(overrides.get("cpu"), 1024)
+    cpu = _units(overrides.get("cpu"), parse_cpu)
     if cpu is None:
-        cpu = _units(task_def.get("cpu"), 1024)
+        cpu = _units(task_def.get("cpu"), parse_cpu)
     if cpu is None:
         cpu = sum(c.get("cpu") or 0 for c in containers)
-    memory = _units(overrides.get("memory"), 1024)
+    memory = _units(overrides.get("memory"), parse_memory)
     if memory is None:
-        memory = _units(task_def.get("memory"), 1024)
+        memory = _units(task_def.get("memory"), parse_memory)
     if memory is None:
         memory = sum(_container_memory(c) for c in containers)
     tcp, udp = _host_ports(task_def, containers)

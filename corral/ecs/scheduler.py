@@ -68,6 +68,8 @@ class ServiceScheduler(Controller):
             infos = [_info(t) for t in rows if t.doc.get("startedBy") in known]
             now = time.time()
             p = plan(row.doc, infos, now=now, new_id=lambda: str(uuid.uuid4()))
+            if not p.start and not p.stop and p.doc == row.doc:
+                return  # steady: no write (the store fsyncs every commit)
             by_id = {t.task_id: t for t in rows}
             for task_id, reason in p.stop:
                 _stop(db, by_id[task_id], reason, now)
@@ -81,7 +83,7 @@ class ServiceScheduler(Controller):
         by_deployment = {d["id"]: d for d in doc["deployments"]}
         for deployment_id, task_id in starts:
             d = by_deployment[deployment_id]
-            td = taskdefs.resolve(db, row.account_id, row.region, d["taskDefinition"])
+            td = taskdefs.deployed(db, row.account_id, row.region, d["taskDefinition"])
             if td is None or cluster is None:
                 log.warning("service %s: task definition %s is gone", row.name,
                             d["taskDefinition"])

@@ -237,7 +237,7 @@ class ServiceOperations:
         if params.get("taskDefinition"):
             td = self._runnable_definition(ctx, params["taskDefinition"])
         else:  # a deregistered definition still runs the service it was deployed to
-            td = taskdefs.resolve(ctx.db, ctx.account_id, ctx.region, doc["taskDefinition"])
+            td = taskdefs.deployed(ctx.db, ctx.account_id, ctx.region, doc["taskDefinition"])
             if td is None:
                 raise ClientException("TaskDefinition not found.")
         doc["taskDefinition"] = td["taskDefinitionArn"]

@@ -93,6 +93,16 @@ def parse_ref(account: str, region: str, ref: str) -> tuple[str, int | None] | N
         return None
 
 
+def deployed(db: Connection, account: str, region: str, arn: str) -> dict[str, Any] | None:
+    """The revision a service deployment runs, in any status: services keep running and
+    scaling on a deregistered or deleted revision (AWS DeleteTaskDefinitions docs)."""
+    try:
+        family, revision = names.family_revision(arn)
+    except ValueError:
+        return None
+    return get(db, account, region, family, revision) if revision is not None else None
+
+
 def resolve(db: Connection, account: str, region: str, ref: str) -> dict[str, Any] | None:
     """The TaskDefinition doc ``ref`` names: a bare family ⇒ its latest ACTIVE revision;
     ``family:revision`` or an ARN ⇒ that revision whatever its status, except deleted

@@ -398,3 +398,10 @@ def test_deregister_keeps_it_out_until_the_cluster_is_recreated(ecs, cluster):
     ecs.delete_cluster(cluster=cluster)
     ecs.create_cluster(clusterName=cluster)
     assert _instance(ecs, cluster)["containerInstanceArn"] != arn
+
+
+def test_a_cluster_setting_without_a_name_is_refused(ecs, name):
+    with pytest.raises(ClientError) as e:
+        ecs.create_cluster(clusterName=name, settings=[{"value": "enabled"}])
+    assert e.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert "containerInsights" in e.value.response["Error"]["Message"]

@@ -344,3 +344,19 @@ def test_placed_tasks_never_exceed_remaining(hosts, cpu, memory, ports, count, s
         assert n * cpu <= cand.remaining.cpu and n * memory <= cand.remaining.memory
         if ports and n:
             assert n == 1 and not set(ports) & cand.remaining.ports
+
+
+@pytest.mark.parametrize("overrides,cpu,memory", [
+    ({"cpu": "1 vCPU", "memory": "1 GiB"}, 1024, 1024),
+    ({"cpu": "256", "memory": "512 MiB"}, 256, 512),
+], ids=["vcpu-gib", "units-mib"])
+def test_override_sizes_read_as_register_task_definition_reads_them(overrides, cpu, memory):
+    td = {"containerDefinitions": [{"name": "a", "memory": 16}], "networkMode": "awsvpc"}
+    r = reservation(td, overrides)
+    assert (r.cpu, r.memory) == (cpu, memory)
+
+
+def test_an_override_size_that_is_not_one_is_invalid_parameter():
+    td = {"containerDefinitions": [{"name": "a", "memory": 16}]}
+    with pytest.raises(InvalidParameterException, match="'lots' is not a valid"):
+        reservation(td, {"cpu": "lots"})

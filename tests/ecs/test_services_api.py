@@ -211,6 +211,20 @@ def test_desired_count_only_change_keeps_the_deployment(ecs, env):
     assert (gone["status"], gone["desiredCount"]) == ("DRAINING", 0)
 
 
+def test_a_service_scales_on_a_deleted_task_definition(ecs, env):
+    """AWS: services on a deleted revision keep running and can still scale."""
+    arn = ecs.register_task_definition(family=f"{env['family']}-del",
+                                       containerDefinitions=[_web()])["taskDefinition"][
+        "taskDefinitionArn"]
+    s = create(ecs, env, taskDefinition=arn)
+    ecs.deregister_task_definition(taskDefinition=arn)
+    ecs.delete_task_definitions(taskDefinitions=[arn])
+    u = ecs.update_service(cluster=env["cluster"], service=s["serviceArn"],
+                           desiredCount=1)["service"]
+    assert (u["desiredCount"], u["taskDefinition"]) == (1, arn)
+    ecs.delete_service(cluster=env["cluster"], service=s["serviceArn"], force=True)
+
+
 def test_force_new_deployment_and_settings(ecs, env):
     s = create(ecs, env)
     u = ecs.update_service(
