@@ -3,11 +3,12 @@ namespaces, overlay mounts, cgroups, iptables rules and supervisor processes of 
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-CGROUP_ROOTS = [Path("/sys/fs/cgroup") / c / "corral" for c in ("memory", "cpu", "pids")]
+from corral.runtime import cgroups
+
+CGROUP_ROOTS = [root / "corral" for root in cgroups.hierarchies()]
 
 
 def _lines(*cmd: str) -> list[str]:
@@ -23,8 +24,7 @@ def snapshot() -> dict[str, set[str]]:
               if "/runtime/" in line.split()[4]}
     cgroups = {str(p) for root in CGROUP_ROOTS if root.is_dir()
                for p in root.iterdir() if p.is_dir()}
-    supervisors = {line for line in _lines("pgrep", "-af", "corral.runtime.supervisor")
-                   if str(os.getpid()) not in line.split()[0]}
+    supervisors = set(_lines("pgrep", "-af", "corral.runtime.supervisor"))
     return {
         "network namespaces": {n.split()[0] for n in _lines("ip", "netns", "list")
                                if n.startswith("corral-")},

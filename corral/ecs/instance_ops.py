@@ -29,8 +29,6 @@ from corral.ecs.errors import (
 )
 from corral.ecs.paging import offset_page
 
-# Not yet in corral.ecs.errors (a file of the lead's): declared here, to move there.
-
 MAX_CUSTOM_ATTRIBUTES = 10
 _ATTR_NAME = re.compile(r"^[a-zA-Z0-9_\-./\\]{1,128}$")
 _ATTR_VALUE = re.compile(r"^[a-zA-Z0-9_\-.@/\\: ]{1,128}$")

@@ -24,6 +24,7 @@ from corral.ecs.names import service_deployment_arn, service_revision_arn
 from corral.ecs.services import BREAKER, PRIVATE
 
 FARGATE_PLATFORM = "1.4.0"  # what LATEST means
+MAX_HISTORY = 100  # deployments ListServiceDeployments can still show
 REVISION = "x-revision"  # in history entries: what the deployment ran besides its Deployment
 
 
@@ -75,7 +76,9 @@ def start_deployment(doc: dict, td: dict, desired: int, now: float) -> dict:
                     h.update(status="ACTIVE", updatedAt=now)
     dep = new_deployment(doc, td, desired, now)
     doc["deployments"] = [dep, *doc.get("deployments", [])]
-    doc[PRIVATE]["history"].insert(0, history_entry(dep, doc, td))
+    history = doc[PRIVATE]["history"]
+    history.insert(0, history_entry(dep, doc, td))
+    del history[MAX_HISTORY:]  # the document is rewritten on every change: keep it bounded
     doc[PRIVATE]["throttle"] = {"failures": 0, "until": 0}
     doc[PRIVATE]["steady"] = False
     doc["taskDefinition"] = td["taskDefinitionArn"]
