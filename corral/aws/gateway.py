@@ -73,7 +73,8 @@ class Gateway:
             params = protocol.parse(op, request)
             found = validate.violations(op.input_shape, params) if op.input_shape else []
             if found:
-                raise (provider or Provider()).validation_error(found)
+                raise provider.validation_error(found) if provider \
+                    else validate.validation_error(service, found)
             if method is None:
                 raise NotImplementedOperation(service.model.service_id, op.name)
             ctx = RequestContext(request_id, service.name, op.name, region, principal,

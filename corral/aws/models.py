@@ -13,7 +13,7 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel
 
 # botocore model name -> IAM action prefix, where it differs from the signing name.
-SERVICES = ("ecr", "ecs", "logs", "cloudwatch", "inspector2", "iam", "sts")
+SERVICES = ("ecr", "ecs", "elbv2", "logs", "cloudwatch", "inspector2", "iam", "sts")
 _IAM_PREFIX = {"cloudwatch": "cloudwatch"}
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from corral.aws import models, validate
 from corral.aws.context import RequestContext
 from corral.aws.errors import AwsError
-from corral.aws.validate import Violation, default_validation_error
+from corral.aws.validate import Violation
 
 ResourceFn = Callable[[RequestContext, dict[str, Any]], list[str]]
 
@@ -45,4 +46,4 @@ class Provider:
 
     def validation_error(self, found: list[Violation]) -> AwsError:
         """The error this service answers for input that breaks the model's constraints."""
-        return default_validation_error(found)
+        return validate.validation_error(models.service(self.service), found)

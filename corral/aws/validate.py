@@ -5,18 +5,26 @@ numeric ranges and patterns. Violations are collected like AWS's validator does 
 as one message: ``2 validation errors detected: Value 'x' at 'a' failed to satisfy
 constraint: Member must …; …``. A service may render them its own way (ECR answers
 ``InvalidParameterException``), see :func:`validation_error`.
+
+Which error code a service answers is derived once from its model (:func:`error_code`):
+query-protocol and query-compatible services (IAM, STS, ELBv2, CloudWatch) say
+``ValidationError``; a json service that models ``InvalidParameterException`` (ECR, ECS, Logs)
+says that; the others (Inspector2) say ``ValidationException``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from botocore.model import Shape
 
-from corral.aws.errors import AwsError, ValidationException
+from corral.aws.errors import AwsError
+
+if TYPE_CHECKING:
+    from corral.aws.models import ServiceSpec
 
 
 @dataclass(frozen=True)
@@ -134,5 +142,15 @@ def invalid_parameter_message(found: list[Violation]) -> str:
     return f"Invalid parameter at '{v.path}' failed to satisfy constraint: '{constraint}'"
 
 
-def default_validation_error(found: list[Violation]) -> AwsError:
-    return ValidationException(coral_message(found))
+@cache
+def error_code(spec: ServiceSpec) -> str:
+    """The code ``spec``'s service answers for input that breaks its model's constraints."""
+    if "query" in spec.protocols or "awsQueryCompatible" in spec.model.metadata:
+        return "ValidationError"
+    modeled = {e.name for op in spec.operation_names for e in spec.operation(op).error_shapes}
+    return "InvalidParameterException" if "InvalidParameterException" in modeled \
+        else "ValidationException"
+
+
+def validation_error(spec: ServiceSpec, found: list[Violation]) -> AwsError:
+    return AwsError(coral_message(found), code=error_code(spec), status=400)

@@ -11,10 +11,8 @@
 from __future__ import annotations
 
 from corral.aws.provider import Provider
-from corral.aws.validate import Violation, coral_message
 from corral.config import Settings
 from corral.ecs.cluster_ops import ClusterOperations
-from corral.ecs.errors import InvalidParameterException
 from corral.ecs.instance_ops import InstanceOperations
 from corral.ecs.service_ops import ServiceOperations
 from corral.ecs.tag_ops import TagOperations
@@ -29,6 +27,3 @@ class EcsProvider(TaskDefinitionOperations, ClusterOperations, InstanceOperation
     def __init__(self, settings: Settings):
         self.settings = settings
         self.authorizer = None  # set by the app: PassRole checks and image pulls
-
-    def validation_error(self, found: list[Violation]):
-        return InvalidParameterException(coral_message(found))
