@@ -6,6 +6,18 @@ deletes; it depends only on the layer's bytes, so it is cached by layer digest (
 (Trivy's ApplyLayers): opaque directories and whiteouts remove lower-layer paths, then the
 layer's own files land. A package's layer is the first layer from which it is continuously
 present (Inspector's ``sourceLayerHash``).
+
+Ownership (Syft's ownership-by-file-overlap, Grype's rule for acting on it): once the tree is
+final, a language package whose defining file (its METADATA / PKG-INFO, package.json, jar) is
+in the file list of an OS package still installed, and whose version that OS package's version
+begins with, is marked ``owned_by`` that package. The distro's advisories speak for it —
+Debian backports fixes without changing the upstream version (python3-setuptools
+66.1.1-1+deb12u2 has the fixes for CVE-2024-6345 and CVE-2025-47273) — so the matcher skips
+it, and the SBOM shows it inside its OS package. A pip install over a distro package writes a
+new dist-info directory that no OS package lists, so it stays matched.
+
+Device nodes and FIFOs the layer reader skipped are counted per layer (``special``) and summed
+into ``ImageInventory.skipped`` so the scan can say what it did not read.
 """
 
 from __future__ import annotations
@@ -20,6 +32,8 @@ from corral.scan.layers import LayerContents, LayerError
 from corral.scan.packages import LANGUAGE_ECOSYSTEM, Package
 
 MAX_LINK_HOPS = 40  # Linux's MAXSYMLINKS
+SKIPPED_NAMES = 5
+OS_TYPES = ("deb", "apk", "rpm")
 
 
 def layer_inventory(contents: LayerContents) -> dict[str, Any]:
@@ -27,6 +41,8 @@ def layer_inventory(contents: LayerContents) -> dict[str, Any]:
     for path, data in sorted(contents.files.items()):
         parsed = catalogers.parse(path, data)
         files[path] = {"packages": [p.to_json() for p in parsed.packages], "os": parsed.os}
+        if parsed.owns:
+            files[path]["owns"] = parsed.owns
         notes += parsed.notes
     for path, blob in sorted(contents.binaries.items()):
         try:
@@ -36,9 +52,19 @@ def layer_inventory(contents: LayerContents) -> dict[str, Any]:
             continue
         if found:
             files[path] = {"packages": [p.to_json() for p in found], "os": None}
-    return {"files": files, "symlinks": dict(sorted(contents.symlinks.items())),
-            "whiteouts": sorted(contents.whiteouts), "opaque": sorted(contents.opaque),
-            "notes": notes}
+    if contents.special_count:
+        notes.append(f"skipped {contents.special_count} device nodes and FIFOs (never created "
+                     f"or opened): {_names(contents.special_count, contents.special)}")
+    out = {"files": files, "symlinks": dict(sorted(contents.symlinks.items())),
+           "whiteouts": sorted(contents.whiteouts), "opaque": sorted(contents.opaque),
+           "notes": notes}
+    if contents.special_count:
+        out["special"] = {"count": contents.special_count, "names": list(contents.special)}
+    return out
+
+
+def _names(count: int, names: list[str]) -> str:
+    return ", ".join(names) + (", …" if count > len(names) else "")
 
 
 @dataclass
@@ -46,6 +72,17 @@ class ImageInventory:
     os: dict[str, str] | None
     packages: list[Package]
     notes: list[str] = field(default_factory=list)
+    # device nodes and FIFOs not read: {"count": n, "names": [the first few paths]}
+    skipped: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def skipped_summary(self) -> str:
+        """One sentence for the scan's status description; empty when nothing was skipped."""
+        count = self.skipped.get("count", 0)
+        if not count:
+            return ""
+        return (f"Skipped {count} device nodes and FIFOs (never created or opened): "
+                f"{_names(count, self.skipped.get('names', []))}.")
 
     @property
     def os_ecosystem(self) -> str | None:
@@ -55,13 +92,16 @@ class ImageInventory:
         return LANGUAGE_ECOSYSTEM.get(pkg.type) or self.os_ecosystem
 
     def to_json(self) -> dict[str, Any]:
-        return {"os": self.os, "packages": [p.to_json() for p in self.packages],
-                "notes": self.notes}
+        out = {"os": self.os, "packages": [p.to_json() for p in self.packages],
+               "notes": self.notes}
+        if self.skipped:
+            out["skipped"] = self.skipped
+        return out
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ImageInventory:
         return cls(doc.get("os"), [Package.from_json(p) for p in doc.get("packages", [])],
-                   doc.get("notes", []))
+                   doc.get("notes", []), doc.get("skipped") or {})
 
 
 def _remove_under(tree: dict[str, Any], prefix: str) -> None:
@@ -109,11 +149,51 @@ def _present(tree: dict[str, Any], *, strict: bool) -> tuple[dict, dict | None]:
     return packages, best_os
 
 
+def _file_owners(tree: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """{language metadata path: (OS package type, name)} from the file lists still present."""
+    out: dict[str, tuple[str, str]] = {}
+    for path in sorted(tree):
+        _, kind, entry = tree[path]
+        if kind != "file":
+            continue
+        for owned in entry.get("owns", ()):
+            for owned_path in owned["paths"]:
+                out.setdefault(owned_path, (owned["type"], owned["name"]))
+    return out
+
+
+def _same_upstream(os_version: str, version: str) -> bool:
+    """Grype's guard, a little stricter: the OS package's upstream version is the language
+    package's version, followed only by a packaging suffix (``66.1.1-1+deb12u2``,
+    ``23.0.1+dfsg-1``, ``53.0.0-13.el9``, ``70.3.0-r0``). A listed file of another version
+    means the files were replaced, and the language package keeps being matched."""
+    upstream = os_version.partition(":")[2] if ":" in os_version else os_version
+    if not version or not upstream.startswith(version):
+        return False
+    rest = upstream[len(version):]
+    return not rest or rest[0] in "+-"
+
+
+def _mark_owned(packages: list[Package], tree: dict[str, Any]) -> None:
+    owners = _file_owners(tree)
+    if not owners:
+        return
+    installed = {(p.type, p.name): p for p in packages if p.type in OS_TYPES}
+    for pkg in packages:
+        if pkg.type in OS_TYPES:
+            continue
+        key = owners.get(pkg.path.split(":", 1)[0])  # a nested jar: the archive on disk
+        owner = installed.get(key) if key else None
+        if owner is not None and _same_upstream(owner.version, pkg.version):
+            pkg.owned_by = f"{owner.type}:{owner.name}"
+
+
 def merge(layers: list[tuple[str, dict[str, Any]]]) -> ImageInventory:
     """Merge (layer digest, layer inventory) pairs, lowest layer first."""
     tree: dict[str, tuple[int, str, Any]] = {}
     origin: dict[tuple, str] = {}
     notes: list[str] = []
+    skipped: dict[str, Any] = {}
     for index, (digest, inv) in enumerate(layers):
         for directory in inv["opaque"]:
             _remove_under(tree, directory)
@@ -125,6 +205,10 @@ def merge(layers: list[tuple[str, dict[str, Any]]]) -> ImageInventory:
         for path, target in inv["symlinks"].items():
             tree[path] = (index, "link", target)
         notes += [f"{digest[:19]}: {n}" for n in inv.get("notes", [])]
+        if inv.get("special"):
+            skipped["count"] = skipped.get("count", 0) + inv["special"]["count"]
+            names = skipped.setdefault("names", [])
+            names += inv["special"]["names"][:SKIPPED_NAMES - len(names)]
         present, _ = _present(tree, strict=False)
         origin = {key: origin.get(key, digest) for key in present}
     packages, os_info = _present(tree, strict=True)
@@ -133,4 +217,5 @@ def merge(layers: list[tuple[str, dict[str, Any]]]) -> ImageInventory:
         pkg.layer = origin.get(key, layers[-1][0] if layers else "")
         out.append(pkg)
     out.sort(key=lambda p: (p.type, p.name, p.version, p.path))
-    return ImageInventory(os_info, out, notes)
+    _mark_owned(out, tree)
+    return ImageInventory(os_info, out, notes, skipped)

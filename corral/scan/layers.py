@@ -1,15 +1,27 @@
 """Reading image layers safely: tar streams read in place, never extracted.
 
-    blob ─> sniff compression (gzip | zstd | plain tar; media type must be a known layer type)
-         ─> capped reader (decompression-bomb guard) ─> tarfile stream ("r|", no seeking)
-         ─> per entry: path checks ─> whiteout / opaque marker | symlink | wanted regular file
+    blob ─> counted (compressed bytes) ─> sniff compression (gzip | zstd | plain tar; media
+         type must be a known layer type) ─> capped reader (decompression-bomb guard)
+         ─> tarfile stream ("r|", no seeking)
+         ─> per entry: path checks ─> device / FIFO (skipped, noted) | whiteout / opaque marker
+            | symlink | wanted regular file
 
 Nothing is written to disk: wanted files (package databases, metadata; each under
 ``MAX_FILE``) are read into memory, everything else is skipped in the stream. Entries that
-could only mean harm or a broken layer — ``..`` components, absolute paths, device nodes —
-stop the scan with a reason (``LayerError``), as do corrupt or truncated streams. What the
-layer *removes* (``.wh.<name>`` whiteouts and ``.wh..wh..opq`` opaque directories, OCI
-image-spec layer.md) is recorded for the merge.
+could only mean harm — ``..`` components, absolute paths — stop the scan with a reason
+(``LayerError``), as do corrupt or truncated streams. Character and block devices and FIFOs
+are ordinary in debootstrap and ``docker import`` root filesystems: they are never created or
+opened, only counted and named in ``LayerContents.special`` so the scan can say what it
+skipped. What the layer *removes* (``.wh.<name>`` whiteouts and ``.wh..wh..opq`` opaque
+directories, OCI image-spec layer.md) is recorded for the merge.
+
+The bomb guard is checked as bytes stream, on two caps: an absolute one (``MAX_UNCOMPRESSED``)
+and a ratio — once a layer has expanded past ``RATIO_FLOOR`` bytes it may not be more than
+``MAX_RATIO`` times the compressed bytes read so far. Real layers compress 3–10× (text-heavy
+ones ~15×); deflate's ceiling is ~1,032× and zstd's far higher, so a 17 MB gzip bomb (16 GB of
+zeros) now stops after ~64 MiB of output instead of running to the 16 GiB cap. Refusals that
+are a pure function of the layer's bytes carry ``cacheable`` so the scanner remembers them per
+layer digest instead of paying for them again on every re-scan.
 """
 
 from __future__ import annotations
@@ -34,6 +46,11 @@ MAX_FILE = 64 * 1024 * 1024  # one cataloged file (an rpmdb.sqlite of a big imag
 MAX_UNCOMPRESSED = 16 * 1024 * 1024 * 1024  # per layer: far above real layers, far below a bomb
 MAX_ENTRIES = 2_000_000
 MAX_BINARY = 512 * 1024 * 1024  # executables searched for Go build info
+# Ratio guard: 100x is ten times what real layers reach; the floor keeps small, very
+# compressible layers (a few MB of zero-filled files) out of its reach.
+MAX_RATIO = 100
+RATIO_FLOOR = 64 * 1024 * 1024
+SPECIAL_NAMES = 5  # skipped device / FIFO paths named in the note (the rest are counted)
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 
@@ -53,10 +70,13 @@ LAYER_MEDIA_TYPES = frozenset({
 class LayerError(Exception):
     """A layer the scan cannot use. ``status`` is the ECR scan status it leads to."""
 
-    def __init__(self, reason: str, status: str = "FAILED"):
+    def __init__(self, reason: str, status: str = "FAILED", *, cacheable: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        # True when the refusal follows from the layer's bytes alone (a guard cap, a path
+        # that leaves the root): the same digest would be refused again, so it is cached.
+        self.cacheable = cacheable
 
 
 @dataclass
@@ -67,15 +87,35 @@ class LayerContents:
     whiteouts: set[str] = field(default_factory=set)
     opaque: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    special: list[str] = field(default_factory=list)  # first skipped device / FIFO paths
+    special_count: int = 0
     entries: int = 0
     uncompressed: int = 0
 
 
-class _Capped(io.RawIOBase):
-    """Counts what is read through it and refuses to go past ``cap`` bytes."""
+class _Counted(io.RawIOBase):
+    """The compressed side: counts the bytes the decompressor has pulled from the blob."""
 
-    def __init__(self, inner, cap: int):
+    def __init__(self, inner: BinaryIO):
+        self.inner, self.count = inner, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.inner.read(len(b))
+        b[:len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+
+class _Capped(io.RawIOBase):
+    """The decompressed side: counts what is read through it and refuses to go past ``cap``
+    bytes, or past ``MAX_RATIO`` times the compressed bytes read so far (above the floor)."""
+
+    def __init__(self, inner, cap: int, compressed: _Counted | None = None):
         self.inner, self.cap, self.count, self.eofs = inner, cap, 0, 0
+        self.compressed = compressed
 
     def readable(self) -> bool:
         return True
@@ -91,7 +131,13 @@ class _Capped(io.RawIOBase):
                 raise LayerError("layer is truncated: the stream ends inside an entry")
         self.count += n
         if self.count > self.cap:
-            raise LayerError(f"layer expands beyond {self.cap} bytes (decompression bomb guard)")
+            raise LayerError(f"layer expands beyond {self.cap} bytes (decompression bomb guard)",
+                             cacheable=True)
+        packed = self.compressed.count if self.compressed is not None else self.count
+        if self.count > RATIO_FLOOR and self.count > MAX_RATIO * packed:
+            raise LayerError(
+                f"layer expands more than {MAX_RATIO} times: {self.count} bytes out of "
+                f"{packed} compressed bytes read (decompression bomb guard)", cacheable=True)
         b[:n] = data
         return n
 
@@ -113,10 +159,10 @@ def _decompressed(raw: BinaryIO, media_type: str) -> BinaryIO:
 def clean_path(name: str) -> str:
     """The entry's path inside the image root; LayerError for paths that leave it."""
     if name.startswith("/"):
-        raise LayerError(f"layer entry has an absolute path: {name[:200]!r}")
+        raise LayerError(f"layer entry has an absolute path: {name[:200]!r}", cacheable=True)
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise LayerError(f"layer entry escapes the image root: {name[:200]!r}")
+        raise LayerError(f"layer entry escapes the image root: {name[:200]!r}", cacheable=True)
     return "/".join(parts)
 
 
@@ -124,7 +170,9 @@ def read_layer(raw: BinaryIO, media_type: str, wanted: Callable[[str], bool], *,
                max_uncompressed: int = MAX_UNCOMPRESSED,
                max_file: int = MAX_FILE) -> LayerContents:
     out = LayerContents()
-    capped = _Capped(_decompressed(raw, media_type), max_uncompressed)
+    counted = _Counted(raw)
+    capped = _Capped(_decompressed(io.BufferedReader(counted), media_type), max_uncompressed,
+                     counted)
     try:
         # tarfile's default 10 KiB stream buffer: a bigger one is slower (each small read
         # slices the whole buffer).
@@ -132,7 +180,8 @@ def read_layer(raw: BinaryIO, media_type: str, wanted: Callable[[str], bool], *,
             for member in tar:
                 out.entries += 1
                 if out.entries > MAX_ENTRIES:
-                    raise LayerError(f"layer has more than {MAX_ENTRIES} entries")
+                    raise LayerError(f"layer has more than {MAX_ENTRIES} entries",
+                                     cacheable=True)
                 _entry(tar, member, wanted, max_file, out)
     except LayerError:
         raise
@@ -149,8 +198,9 @@ def read_layer(raw: BinaryIO, media_type: str, wanted: Callable[[str], bool], *,
 def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, wanted: Callable[[str], bool],
            max_file: int, out: LayerContents) -> None:
     path = clean_path(member.name)
-    if member.ischr() or member.isblk():
-        raise LayerError(f"layer holds a device node: {path!r}")
+    if member.ischr() or member.isblk() or member.isfifo():
+        _special(path, wanted, out)
+        return
     if not path:
         return
     directory, base = posixpath.split(path)
@@ -183,4 +233,16 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, wanted: Callable[[str]
         if len(data) != member.size:
             raise LayerError(f"layer is truncated inside {path!r}")
         out.files[path] = data
+        out.symlinks.pop(path, None)
+
+
+def _special(path: str, wanted: Callable[[str], bool], out: LayerContents) -> None:
+    """A device node or FIFO: never created or opened, only noted. Where it stands on a path a
+    cataloger reads, it replaces whatever a lower layer had there, as a whiteout would."""
+    out.special_count += 1
+    if len(out.special) < SPECIAL_NAMES:
+        out.special.append(path)
+    if path and wanted(path):
+        out.whiteouts.add(path)
+        out.files.pop(path, None)
         out.symlinks.pop(path, None)

@@ -5,6 +5,10 @@ OS's, e.g. ``Debian:12``), the name advisories are keyed by (OS packages: the *s
 package; PyPI: PEP 503 normalised) and the version to compare (OS packages: the source
 version, as Trivy, Clair and the OSV distro ecosystems do). The finding is reported against
 the binary package.
+
+A language package an OS package installed (``Package.owned_by``, set by the inventory merge)
+is not matched against its language ecosystem: the distro's advisories on the OS package
+cover it, and its upstream version hides the distro's backported fixes (Grype's rule).
 """
 
 from __future__ import annotations
@@ -45,10 +49,15 @@ def query_of(pkg: Package, ecosystem: str) -> tuple[str, str]:
     return osv.package_key(ecosystem, pkg.name), pkg.version
 
 
+def matched(inventory: ImageInventory) -> list[Package]:
+    """The packages advisories are matched against: all but the OS-owned language ones."""
+    return [p for p in inventory.packages if not p.owned_by]
+
+
 def keys(inventory: ImageInventory) -> set[tuple[str, str]]:
     """The (ecosystem, package key) pairs an image's advisories can be indexed under."""
     out = set()
-    for pkg in inventory.packages:
+    for pkg in matched(inventory):
         eco = inventory.ecosystem_of(pkg)
         if eco:
             out.add((eco, query_of(pkg, eco)[0]))
@@ -60,7 +69,7 @@ def match(inventory: ImageInventory, lookup: Lookup) -> list[Match]:
     prefetch = getattr(lookup, "prefetch", None)
     if prefetch is not None:  # a store-backed lookup: one query per ecosystem, not per package
         prefetch(keys(inventory))
-    for pkg in inventory.packages:
+    for pkg in matched(inventory):
         eco = inventory.ecosystem_of(pkg)
         if not eco:
             continue

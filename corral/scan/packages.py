@@ -28,6 +28,9 @@ class Package:
     epoch: int | None = None
     release: str = ""
     licenses: list[str] = field(default_factory=list)
+    # Language packages an OS package installed: "<type>:<name>" of that OS package (e.g.
+    # "deb:python3-setuptools"). Such a package is listed, not matched (see inventory.py).
+    owned_by: str = ""
 
     def __post_init__(self) -> None:
         self.source_name = self.source_name or self.name

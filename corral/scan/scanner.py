@@ -5,6 +5,14 @@
 
 Runs on the scan controller's thread, never on a request. Short transactions: reading a
 layer happens outside any transaction, so pushes and API calls are never blocked by a scan.
+
+The layer cache (``scan_layer_cache``, keyed by digest and ``catalogers.VERSION``) holds what
+reading a layer produced — its inventory, or ``{"refused": reason, "status": status}`` when
+the reader refused it for a reason that follows from its bytes alone (a decompression bomb,
+a path escaping the root: ``LayerError.cacheable``). Both are results of the same
+deterministic function of the bytes, so a hostile layer costs its CPU once, not on every
+re-scan. Refusals that may not recur (a missing blob, an unsupported media type, a read
+error) are not cached.
 """
 
 from __future__ import annotations
@@ -41,24 +49,39 @@ class Scanner:
 
     def layer(self, digest: str, media_type: str) -> dict:
         """A layer's inventory: from the cache, or read from its blob and cached."""
-        t = scan_layer_cache.c
-        with self.store.transaction(write=False) as db:
-            cached = db.execute(select(t.inventory).where(
-                t.digest == digest, t.cataloger_version == catalogers.VERSION)).scalar_one_or_none()
+        cached = self._cached(digest)
+        if cached is not None and "refused" in cached:
+            raise layers.LayerError(cached["refused"], cached.get("status", "FAILED"),
+                                    cacheable=True)
         if cached is not None:
             return cached
         if self.blobs.size(digest) is None:
             raise layers.LayerError(f"layer {digest} is not in the blob store")
-        with self.blobs.open(digest) as raw:
-            contents = layers.read_layer(raw, media_type, catalogers.wanted)
+        try:
+            with self.blobs.open(digest) as raw:
+                contents = layers.read_layer(raw, media_type, catalogers.wanted)
+        except layers.LayerError as e:
+            if e.cacheable:
+                self._cache(digest, {"refused": e.reason, "status": e.status})
+            raise
         inv = layer_inventory(contents)
+        self._cache(digest, inv)
+        return inv
+
+    def _cached(self, digest: str) -> dict | None:
+        t = scan_layer_cache.c
+        with self.store.transaction(write=False) as db:
+            return db.execute(select(t.inventory).where(
+                t.digest == digest, t.cataloger_version == catalogers.VERSION)).scalar_one_or_none()
+
+    def _cache(self, digest: str, inv: dict) -> None:
+        t = scan_layer_cache.c
         with self.store.transaction() as db:
             if db.execute(select(t.digest).where(t.digest == digest, t.cataloger_version
                                                  == catalogers.VERSION)).first() is None:
                 db.execute(scan_layer_cache.insert().values(
                     digest=digest, cataloger_version=catalogers.VERSION, inventory=inv,
                     created_at=_now()))
-        return inv
 
     def inventory(self, manifest_raw: bytes, media_type: str) -> ImageInventory:
         try:
@@ -107,6 +130,11 @@ class Scanner:
                 return  # the image went away while it was being read
             found = matcher.match(inv, advisories.Lookup(db))
             opened, closed = state.record_result(db, scan, inv, found, _now())
+            if inv.skipped_summary:  # say what was not read where the user looks
+                done = state.get(db, scan.image_id, scan.digest)
+                if done is not None:
+                    state.set_status(db, scan.image_id, done.status,
+                                     f"{done.description} {inv.skipped_summary}"[:1000])
         log.info("scanned %s: %d packages, %d findings (%d new, %d closed) in %.2fs",
                  scan.digest, len(inv.packages), len(found), opened, closed,
                  time.monotonic() - started)

@@ -1,4 +1,5 @@
-"""End-to-end helpers: push real layer tars through the ECR API, call Corral's admin API."""
+"""End-to-end helpers: push real layer tars through the ECR API, call Corral's admin API; or
+scan an image in process through the same push and controller path, without a server."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import json
 import time
 import urllib.request
 import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -75,3 +78,65 @@ def wait_scan(ecr, repo: str, digest: str, *, until=("COMPLETE", "ACTIVE", "FAIL
         if time.monotonic() > deadline:
             raise AssertionError(f"scan of {digest} did not reach {until} in {timeout}s")
         time.sleep(0.2)
+
+
+# --- in process: the real scanner path (push transaction -> controller -> store), no server --
+
+@dataclass
+class Scanned:
+    status: str
+    description: str
+    inventory: dict
+    findings: list[tuple[str, str, str]]  # (advisory id, package name, package version)
+    sbom: dict | None = None
+
+
+def scan_in_process(data_dir, layer_blobs: list[bytes], records: list[dict] = (), *,
+                    media_type: str = GZ_LAYER) -> Scanned:
+    """Push an image of ``layer_blobs`` to a scan-on-push repository of a Corral built in
+    ``data_dir``, import ``records``, let the scan controller run the scan, and read back what a
+    user sees: the scan status and description, the stored inventory, the active findings and
+    the CycloneDX SBOM of the inventory."""
+    from corral.app import build
+    from corral.config import Settings
+    from corral.ecr import images, repositories
+    from corral.registry import manifests
+    from corral.scan import advisories, sbom, state
+    from corral.scan.inventory import ImageInventory
+
+    now = datetime.now(UTC)
+    corral = build(Settings(data_dir=data_dir))
+    try:
+        controller = next(c for c in corral.controllers if c.name == "scanner")
+        blobs = controller.scanner.blobs
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+        descs = [(blobs.put(config), len(config))] + [(blobs.put(b), len(b)) for b in layer_blobs]
+        raw = json.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": descs[0][0], "size": descs[0][1]},
+            "layers": [{"mediaType": media_type, "digest": d, "size": n} for d, n in descs[1:]],
+        }).encode()
+        digest = blobs.put(raw)
+        with corral.store.transaction() as db:
+            if records:
+                advisories.import_records(db, list(records), "test", "test", now)
+            repo = repositories.insert(
+                db, account_id="000000000000", region="us-east-1", name="scan-test",
+                created_at=now, image_tag_mutability="MUTABLE", mutability_exclusion_filters=[],
+                scan_on_push=True, encryption_type="AES256", kms_key=None)
+            for d, n in descs:
+                images.link_blob(db, repo.id, d, n, now)
+            image, _ = images.put_manifest(db, repo, manifests.parse(raw, None), digest, None, now)
+        controller.reconcile()
+        with corral.store.transaction(write=False) as db:
+            scan = state.get(db, image.id, digest)
+            assert scan is not None, "the push did not queue a scan"
+            found = [(r.advisory_id, r.package_name, r.data["package"]["version"])
+                     for r in state.findings(db, image.id, limit=10_000)]
+        inv = scan.inventory or {}
+        doc = sbom.cyclonedx(ImageInventory.from_json(inv), "scan-test", digest, now) if (
+            scan.inventory) else None
+        return Scanned(scan.status, scan.description, inv, sorted(found), doc)
+    finally:
+        corral.store.close()

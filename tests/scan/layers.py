@@ -95,3 +95,86 @@ def go_binary(go_version: str, modinfo_lines: list[str], pad: int = 5000) -> byt
     info = (b"\xff Go buildinf:" + bytes([8, 2]) + b"\0" * 16 + _uvarint(len(go_version))
             + go_version.encode() + _uvarint(len(modinfo)) + modinfo)
     return head + info + b"\0" * 2000
+
+
+def special(name: str, kind: bytes, major: int = 0, minor: int = 0) -> tarfile.TarInfo:
+    """A device node or FIFO member (tarfile writes the header; nothing is created)."""
+    info = tarfile.TarInfo(name)
+    info.type, info.devmajor, info.devminor, info.mode = kind, major, minor, 0o666
+    return info
+
+
+# What debootstrap leaves in /dev of a root filesystem (a docker import of it keeps them).
+DEBOOTSTRAP_DEV = [special("dev/null", tarfile.CHRTYPE, 1, 3),
+                   special("dev/zero", tarfile.CHRTYPE, 1, 5),
+                   special("dev/random", tarfile.CHRTYPE, 1, 8),
+                   special("dev/tty", tarfile.CHRTYPE, 5, 0),
+                   special("dev/console", tarfile.CHRTYPE, 5, 1),
+                   special("dev/sda", tarfile.BLKTYPE, 8, 0),
+                   special("run/initctl", tarfile.FIFOTYPE)]
+
+
+def dpkg_list(*paths: str) -> bytes:
+    """A ``var/lib/dpkg/info/<pkg>.list`` file: absolute paths, directories included."""
+    return "".join(f"{p}\n" for p in paths).encode()
+
+
+def python_metadata(root: str, name: str, version: str, *, egg: bool = False) -> dict[str, bytes]:
+    """``<root>/<name>-<version>.dist-info/METADATA`` (or ``.egg-info/PKG-INFO``)."""
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nbody\n".encode()
+    tail = ".egg-info/PKG-INFO" if egg else ".dist-info/METADATA"
+    return {f"{root}/{name}-{version}{tail}": meta}
+
+
+def gzip_bomb(size: int, name: str = "zeros") -> bytes:
+    """A gzip layer holding one tar member of ``size`` zero bytes, compressed as it streams
+    (about 1,000:1, deflate's ceiling), so building it never holds ``size`` bytes."""
+    buf = io.BytesIO()
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime = size, 1_700_000_000
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as out:
+        out.write(info.tobuf(tarfile.PAX_FORMAT))
+        chunk = bytes(1 << 20)
+        for start in range(0, size, len(chunk)):
+            out.write(chunk[:min(len(chunk), size - start)])
+        out.write(b"\0" * (-size % 512 + 1024))  # padding and the end-of-archive blocks
+    return buf.getvalue()
+
+
+def rpm_header(tags: dict[int, str | int | list]) -> bytes:
+    """An rpm header blob (region form, as rpmdb.sqlite stores it): STRING, INT32,
+    STRING_ARRAY (list of str) and INT32 arrays (list of int)."""
+    import struct
+
+    index, store = b"", b""
+    for tag, value in tags.items():
+        items = value if isinstance(value, list) else [value]
+        if all(isinstance(v, int) for v in items):
+            store += b"\0" * (-len(store) % 4)
+            index += struct.pack(">IIiI", tag, 4, len(store), len(items))
+            store += struct.pack(f">{len(items)}i", *items)
+        else:
+            kind = 8 if isinstance(value, list) else 6
+            index += struct.pack(">IIiI", tag, kind, len(store), len(items))
+            store += b"".join(v.encode() + b"\0" for v in items)
+    return struct.pack(">II", len(tags), len(store)) + index + store
+
+
+def rpmdb(*headers: bytes) -> bytes:
+    """The bytes of an ``rpmdb.sqlite`` whose Packages table holds ``headers``."""
+    import os
+    import sqlite3
+    import tempfile
+
+    fd, path = tempfile.mkstemp(suffix=".sqlite")
+    os.close(fd)
+    try:
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)")
+        conn.executemany("INSERT INTO Packages (blob) VALUES (?)", [(h,) for h in headers])
+        conn.commit()
+        conn.close()
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(path)

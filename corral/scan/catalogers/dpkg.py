@@ -3,6 +3,10 @@
 RFC 822 stanzas; only installed packages count (a ``Status`` whose last word is
 ``installed``; distroless files have no Status). ``Source: name (version)`` names the source
 package advisories are keyed by; without it the source is the binary name and version.
+
+File lists: ``var/lib/dpkg/info/<package>[:<arch>].list`` holds one absolute path per line,
+every file and directory the package installed. They say which language packages (a pip,
+setuptools or node module shipped as a .deb) belong to an OS package (see inventory.py).
 """
 
 from __future__ import annotations
@@ -19,6 +23,18 @@ def matches(path: str) -> bool:
         return True
     head, _, base = path.rpartition("/")
     return head.endswith("var/lib/dpkg/status.d") and not base.endswith(".md5sums")
+
+
+def matches_list(path: str) -> bool:
+    head, _, base = path.rpartition("/")
+    return head.endswith("var/lib/dpkg/info") and base.endswith(".list") and len(base) > 5
+
+
+def files(path: str, data: bytes) -> dict[str, list[str]]:
+    """{package name: the paths (relative to the image root) its ``.list`` file names}."""
+    name = path.rpartition("/")[2].removesuffix(".list").partition(":")[0]
+    paths = [line.strip().lstrip("/") for line in data.decode("utf-8", "replace").splitlines()]
+    return {name: [p for p in paths if p]}
 
 
 def stanzas(text: str):

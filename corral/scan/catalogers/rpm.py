@@ -3,7 +3,9 @@ is an RPM header blob (index entries + data store). Berkeley DB ``Packages`` (RH
 NDB are recognised and reported as not read yet.
 
 Source package from ``SOURCERPM`` (``name-version-release.src.rpm``); the binary's epoch is
-used as the source epoch (Trivy's rule).
+used as the source epoch (Trivy's rule). File lists from ``DIRNAMES`` + ``BASENAMES`` indexed
+by ``DIRINDEXES`` (or the old flat ``OLDFILENAMES``): they say which language packages an rpm
+installed (see inventory.py).
 """
 
 from __future__ import annotations
@@ -18,15 +20,29 @@ from corral.scan.packages import Package
 SQLITE_PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
 BDB_PATHS = ("var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages")
 NAME, VERSION, RELEASE, EPOCH, ARCH, SOURCERPM, LICENSE = 1000, 1001, 1002, 1003, 1022, 1044, 1014
+OLDFILENAMES, DIRINDEXES, BASENAMES, DIRNAMES = 1027, 1116, 1117, 1118
 STRING, INT32, STRING_ARRAY, I18NSTRING = 6, 4, 8, 9
+MAX_FILES = 1_000_000  # entries of one header's file arrays
 
 
 def matches(path: str) -> bool:
     return path.endswith(SQLITE_PATHS) or path.endswith(BDB_PATHS)
 
 
+def _strings(blob: bytes, at: int, count: int, end: int) -> list[str]:
+    out = []
+    for _ in range(min(count, MAX_FILES)):
+        stop = blob.find(b"\0", at, end)
+        if stop < 0:
+            break  # a damaged array keeps what it had: the package itself still counts
+        out.append(blob[at:stop].decode("utf-8", "replace"))
+        at = stop + 1
+    return out
+
+
 def header(blob: bytes) -> dict[int, object]:
-    """Tags of one header blob (the region form stored in rpmdb.sqlite)."""
+    """Tags of one header blob (the region form stored in rpmdb.sqlite). Strings and single
+    integers as values; STRING_ARRAY and multi-value INT32 tags as lists."""
     il, dl = struct.unpack_from(">II", blob, 0)
     if il > 100_000 or 8 + 16 * il + dl > len(blob):
         raise ValueError("rpm header index is larger than its blob")
@@ -37,12 +53,29 @@ def header(blob: bytes) -> dict[int, object]:
         if not 0 <= offset < dl:
             continue
         at = store + offset
-        if typ in (STRING, STRING_ARRAY, I18NSTRING):
+        if typ == STRING_ARRAY:
+            out[tag] = _strings(blob, at, count, store + dl)
+        elif typ in (STRING, I18NSTRING):
             end = blob.index(b"\0", at)
             out[tag] = blob[at:end].decode("utf-8", "replace")
-        elif typ == INT32 and count:
+        elif typ == INT32 and count == 1:
             out[tag] = struct.unpack_from(">i", blob, at)[0]
+        elif typ == INT32 and count:
+            n = min(count, MAX_FILES, (len(blob) - at) // 4)
+            out[tag] = list(struct.unpack_from(f">{n}i", blob, at))
     return out
+
+
+def file_names(h: dict[int, object]) -> list[str]:
+    """The paths a package installed, relative to the image root."""
+    dirs, bases, index = h.get(DIRNAMES), h.get(BASENAMES), h.get(DIRINDEXES)
+    if isinstance(index, int):
+        index = [index]
+    if isinstance(dirs, list) and isinstance(bases, list) and isinstance(index, list):
+        return [(dirs[i] + b).lstrip("/") for i, b in zip(index, bases, strict=False)
+                if 0 <= i < len(dirs)]
+    old = h.get(OLDFILENAMES)
+    return [p.lstrip("/") for p in old] if isinstance(old, list) else []
 
 
 def _source(srpm: str) -> tuple[str, str]:
@@ -67,6 +100,11 @@ def package(h: dict[int, object], path: str) -> Package | None:
 
 
 def parse(path: str, data: bytes) -> list[Package]:
+    return [pkg for pkg, _ in catalog(path, data)]
+
+
+def catalog(path: str, data: bytes) -> list[tuple[Package, list[str]]]:
+    """Every package of the database with the files it installed."""
     if not path.endswith("rpmdb.sqlite"):
         raise ValueError("Berkeley DB / NDB rpm databases are not read yet")
     # sqlite3 needs a file: a private temporary copy in the scratch area, removed at once.
@@ -86,9 +124,10 @@ def parse(path: str, data: bytes) -> list[Package]:
     out = []
     for (blob,) in rows:
         try:
-            pkg = package(header(bytes(blob)), path)
+            h = header(bytes(blob))
+            pkg = package(h, path)
         except (ValueError, struct.error):
             continue
         if pkg:
-            out.append(pkg)
+            out.append((pkg, file_names(h)))
     return out
