@@ -5,6 +5,12 @@
 
 Every handler's blocking work (database, hashing, file I/O) runs in the thread pool.
 Repository names contain ``/``, so routes are matched by the suffix after the name.
+Each request is logged once, when its response is over (``access_log``).
+
+Nothing on /v2/ deletes blob bytes or a blob's link: ``DELETE /v2/<name>/blobs/<digest>`` is
+405 ``UNSUPPORTED`` as on ECR (a blob a tagged image still uses must never go), cancelling an
+upload removes only that upload's temporary file, and a blob no image references any more is
+garbage collection's to reclaim (``registry/gc.py``, after its grace period).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from urllib.parse import quote, urlencode
 import anyio
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from corral.aws import arns
@@ -34,6 +40,7 @@ from corral.ecr.repositories import Repository
 from corral.ecr.scope import registry_of_host
 from corral.iam.authorize import Authorizer
 from corral.registry import digests, manifests
+from corral.registry.access_log import AccessRecord, LoggedResponse
 from corral.registry.blobs import BlobStore, DigestMismatch
 from corral.registry.errors import RegistryError
 from corral.store import Store
@@ -56,13 +63,20 @@ ACTIONS = {
     ("manifest", "GET"): PULL, ("manifest", "HEAD"): PULL, ("manifest", "PUT"): PUSH,
     ("manifest", "DELETE"): "ecr:BatchDeleteImage",
     ("blob", "GET"): "ecr:GetDownloadUrlForLayer", ("blob", "HEAD"): "ecr:BatchCheckLayerAvailability",
-    ("blob", "DELETE"): "ecr:BatchDeleteImage",
     ("upload_start", "POST"): "ecr:InitiateLayerUpload", ("upload", "PATCH"): "ecr:UploadLayerPart",
     ("upload", "PUT"): "ecr:CompleteLayerUpload", ("upload", "GET"): "ecr:UploadLayerPart",
     ("upload", "DELETE"): "ecr:UploadLayerPart", ("tags", "GET"): "ecr:ListImages",
     ("referrers", "GET"): PULL,
 }
+# Verbs a route answers to but never performs; ECR has no blob deletion on /v2/ (405).
+UNSUPPORTED = {
+    ("blob", "DELETE"): "The operation is unsupported. ECR does not delete blobs through the "
+    "registry API: delete the images that use the blob (BatchDeleteImage, or DELETE "
+    "/v2/<name>/manifests/<digest>) and garbage collection reclaims it once nothing refers to it.",
+}
+UNSUPPORTED_DEFAULT = "The operation is unsupported."
 BUFFER = 1 << 20
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
 
@@ -77,22 +91,30 @@ class RegistryApi:
 
     # --- entry -----------------------------------------------------------------------------
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> LoggedResponse:
+        record = AccessRecord(request.method, request.url.path)
+        return LoggedResponse(await self._respond(request, record), record)
+
+    async def _respond(self, request: Request, record: AccessRecord) -> Response:
         head = request.method == "HEAD"
         try:
-            return await self._dispatch(request)
+            return await self._dispatch(request, record)
         except RegistryError as e:
             return e.response(head)
         except AwsError as e:  # the authorizer's denial
             return RegistryError("DENIED", e.message).response(head)
-        except Exception:
+        except ClientDisconnect:  # gone mid-upload: nobody reads this answer, the log line says it
+            return RegistryError("BLOB_UPLOAD_INVALID", "the client disconnected before the "
+                                 "request body ended").response(head)
+        except Exception:  # the edge: one logged "internal" category, never a traceback out
             log.exception("registry internal error on %s %s", request.method, request.url.path)
             return Response(b'{"errors":[{"code":"UNKNOWN","message":"internal error"}]}',
                             status_code=500, media_type="application/json")
 
-    async def _dispatch(self, request: Request) -> Response:
+    async def _dispatch(self, request: Request, record: AccessRecord) -> Response:
         account, region = self._registry_of(request.headers.get("host", ""))
         ctx = await run_in_threadpool(self._authenticate, request, account, region)
+        record.principal = ctx.principal.arn
         path = request.url.path
         rest = path[len("/v2/"):] if path.startswith("/v2/") else ""
         if rest == "":
@@ -106,10 +128,13 @@ class RegistryApi:
             args = m.groupdict()
             name = args.pop("name")
             if not NAME.match(name) or not 2 <= len(name) <= 256:
-                raise RegistryError("NAME_INVALID", f"invalid repository name {name!r}")
+                raise RegistryError("NAME_INVALID", f"repository name {name!r} must be 2 to 256 "
+                                    "lowercase letters, digits and separators (. _ - /)")
             action = ACTIONS.get((handler, request.method))
             if action is None:
-                raise RegistryError("UNSUPPORTED", f"{request.method} is not supported here")
+                raise RegistryError("UNSUPPORTED", UNSUPPORTED.get(
+                    (handler, request.method), UNSUPPORTED_DEFAULT), headers={
+                        "Allow": ", ".join(verb for (h, verb) in ACTIONS if h == handler)})
             arn = arns.ecr_repository(region, account, name)
             await run_in_threadpool(self._authorize, ctx, action, arn)
             return await getattr(self, f"_{handler}")(ctx, request, name, **args)
@@ -164,8 +189,9 @@ class RegistryApi:
         else:
             _check_tag(ref)
             image = images.by_tag(db, repo.id, ref)
-        if image is None:
-            raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {ref}")
+        if image is None:  # ECR's words; clients print "manifest unknown: <message>"
+            raise RegistryError("MANIFEST_UNKNOWN", "Requested image not found",
+                                detail={"repository": repo.name, "reference": ref})
         return image
 
     # --- catalog and tags ------------------------------------------------------------------
@@ -248,8 +274,9 @@ class RegistryApi:
             try:
                 images.put_manifest(db, repo, manifest, digest, tag, _now())
             except MissingReferences as e:
-                raise RegistryError("MANIFEST_BLOB_UNKNOWN", "manifest references unknown blobs "
-                                    "or manifests", detail={"missing": e.blobs + e.manifests}) from None
+                raise RegistryError(
+                    "MANIFEST_BLOB_UNKNOWN", "the manifest refers to blobs or manifests the "
+                    "repository does not have", detail={"missing": e.blobs + e.manifests}) from None
             except TagImmutable as e:
                 raise RegistryError("TAG_INVALID", str(e), status=400) from None
         headers = {**_api_headers(), "Docker-Content-Digest": digest,
@@ -276,9 +303,7 @@ class RegistryApi:
     # --- blobs -----------------------------------------------------------------------------
 
     async def _blob(self, ctx, request: Request, name: str, digest: str) -> Response:
-        _check_digest(digest, code="BLOB_UNKNOWN" if request.method != "DELETE" else "DIGEST_INVALID")
-        if request.method == "DELETE":
-            return await run_in_threadpool(self._blob_delete, ctx, name, digest)
+        _check_digest(digest)
         size = await run_in_threadpool(self._blob_size, ctx, name, digest)
         headers = {**_api_headers(), "Docker-Content-Digest": digest, "Accept-Ranges": "bytes"}
         if request.method == "HEAD":
@@ -298,15 +323,9 @@ class RegistryApi:
                 image = images.get(db, repo.id, digest)
                 size = image.manifest_size if image else None
         if size is None or self.blobs.size(digest) is None:
-            raise RegistryError("BLOB_UNKNOWN", f"blob unknown to registry: {digest}")
+            raise RegistryError("BLOB_UNKNOWN", f"{digest} is not in repository {name}",
+                                detail={"digest": digest})
         return size
-
-    def _blob_delete(self, ctx, name: str, digest: str) -> Response:
-        with self.store.transaction() as db:
-            repo = self._repo(db, ctx, name)
-            if not images.unlink_blob(db, repo.id, digest):
-                raise RegistryError("BLOB_UNKNOWN", f"blob unknown to registry: {digest}")
-        return Response(status_code=202, headers=_api_headers())
 
     # --- uploads ---------------------------------------------------------------------------
 
@@ -357,14 +376,17 @@ class RegistryApi:
         return upload_id
 
     def _session(self, ctx, name: str, upload_id: str) -> tuple[Repository, int]:
+        """The upload session ``upload_id`` of repository ``name``: only an id this registry
+        issued (a UUID, a row bound to that repository) ever names a path to write or cancel."""
         with self.store.transaction(write=False) as db:
             repo = self._repo(db, ctx, name)
-            row = db.execute(select(registry_uploads).where(
+            row = _UPLOAD_ID.match(upload_id) and db.execute(select(registry_uploads).where(
                 registry_uploads.c.id == upload_id,
                 registry_uploads.c.repository_id == repo.id)).first()
         size = self.blobs.upload_size(upload_id) if row else None
         if size is None:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"blob upload unknown: {upload_id}")
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"no upload {upload_id} is in progress "
+                                f"in repository {name}")
         return repo, size
 
     async def _upload(self, ctx, request: Request, name: str, upload: str) -> Response:
@@ -488,16 +510,17 @@ def _api_headers() -> dict[str, str]:
     return {"Docker-Distribution-Api-Version": "registry/2.0"}
 
 
-def _check_digest(text: str, code: str = "DIGEST_INVALID") -> tuple[str, str]:
+def _check_digest(text: str) -> tuple[str, str]:
     try:
         return digests.parse(text)
     except digests.InvalidDigest as e:
-        raise RegistryError(code if code != "BLOB_UNKNOWN" else "DIGEST_INVALID", str(e)) from None
+        raise RegistryError("DIGEST_INVALID", str(e)) from None
 
 
 def _check_tag(tag: str) -> str:
     if not images.TAG_PATTERN.match(tag):
-        raise RegistryError("TAG_INVALID", f"invalid tag {tag!r}", status=400)
+        raise RegistryError("TAG_INVALID", f"tag {tag!r} must match "
+                            f"{images.TAG_PATTERN.pattern}", status=400)
     return tag
 
 

@@ -35,7 +35,7 @@ def upload_path(upload_id: str) -> str:
 
 class DigestMismatch(Exception):
     def __init__(self, expected: str, actual: str):
-        super().__init__(f"digest {expected} does not match the content ({actual})")
+        super().__init__(f"the content's digest is {actual}, not {expected}")
         self.expected = expected
         self.actual = actual
 

@@ -15,13 +15,16 @@ class InvalidDigest(ValueError):
 
 def parse(digest: str) -> tuple[str, str]:
     """(algorithm, hex) of a supported digest; InvalidDigest otherwise."""
+    # Messages never open with "invalid digest": registry clients print the error code's
+    # words first ("digest invalid: <message>").
     if not _GRAMMAR.match(digest or ""):
-        raise InvalidDigest(f"invalid digest {digest!r}")
+        raise InvalidDigest(f"{digest!r} is not a digest of the form <algorithm>:<hex>")
     alg, hexpart = digest.split(":", 1)
     if alg not in ALGORITHMS:
-        raise InvalidDigest(f"unsupported digest algorithm {alg!r}")
+        raise InvalidDigest(f"digest algorithm {alg!r} is not supported (sha256, sha512)")
     if len(hexpart) != ALGORITHMS[alg] or not re.fullmatch(r"[a-f0-9]+", hexpart):
-        raise InvalidDigest(f"invalid {alg} digest {digest!r}")
+        raise InvalidDigest(f"{digest!r} is not a {alg} digest: that takes "
+                            f"{ALGORITHMS[alg]} lowercase hex digits")
     return alg, hexpart
 
 

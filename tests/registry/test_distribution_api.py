@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from corral.registry.blobs import blob_path
 from corral.store import Store
 from corral.store.schema import ecr_auth_tokens
 from tests.registry import oci_images as oi
@@ -242,13 +243,51 @@ def test_blob_of_another_repository_is_unknown(v2, repo, thousand, ecr):
     assert v2.head(f"/v2/{other}/blobs/{thousand[0]}").status_code == 404
 
 
-def test_blob_delete_is_202_then_404(v2, repo, thousand):
-    digest, _ = thousand
-    assert v2.delete(f"/v2/{repo}/blobs/{digest}").status_code == 202
-    assert v2.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
+BLOB_DELETES = [  # (id, digest to delete): ECR has no blob deletion on /v2/, whatever the blob
+    ("config-of-a-tagged-image", "config"),
+    ("layer-of-a-tagged-image", "layer"),
+    ("unreferenced-blob", "loose"),
+    ("never-pushed", "unknown"),
+]
+
+
+@pytest.mark.parametrize("bid,which", BLOB_DELETES, ids=[b[0] for b in BLOB_DELETES])
+def test_blob_delete_is_unsupported(server, v2, repo, pushed, thousand, bid, which):
+    """end-10 "disabled ⇒ 405" (issue 17 item 2): nothing is unlinked, everything still pulls."""
+    image = pushed.images[0]
+    digest = {"config": image.config.digest, "layer": image.layers[0].digest,
+              "loose": thousand[0], "unknown": digest_of(b"never pushed")}[which]
     r = v2.delete(f"/v2/{repo}/blobs/{digest}")
-    assert r.status_code == 404
-    assert error_code(r) == "BLOB_UNKNOWN"
+    assert r.status_code == 405, r.text
+    assert r.headers["Allow"] == "GET, HEAD"
+    assert r.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+    err = r.json()["errors"][0]
+    assert err["code"] == "UNSUPPORTED"
+    assert err["message"].startswith("The operation is unsupported.")
+    for blob in image.blobs:
+        got = v2.get(f"/v2/{repo}/blobs/{blob.digest}")
+        assert (got.status_code, got.content) == (200, blob.data), blob.digest
+        assert (server.data_dir / "registry" / blob_path(blob.digest)).is_file()
+    assert v2.get(f"/v2/{repo}/blobs/{thousand[0]}").content == thousand[1]
+    assert v2.get(f"/v2/{repo}/manifests/v1").status_code == 200
+
+
+def test_cancelling_an_upload_removes_only_that_uploads_bytes(server, v2, repo, pushed):
+    """A session holding the same bytes as a referenced blob is cancelled: the blob stays."""
+    config = pushed.images[0].config
+    location = v2.start_upload(repo)
+    r = v2.patch(location, data=config.data,
+                 headers={"Content-Range": f"0-{config.size - 1}"})
+    assert r.status_code == 202
+    assert v2.delete(location).status_code == 204
+    upload_id = location.rsplit("/", 1)[1]
+    assert not (server.data_dir / "registry" / "uploads" / upload_id).exists()
+    for bogus in ("%2E%2E", "not-an-upload", "00000000-0000-0000-0000-000000000000"):
+        r = v2.delete(f"/v2/{repo}/blobs/uploads/{bogus}")
+        assert r.status_code == 404, bogus
+        assert error_code(r) == "BLOB_UPLOAD_UNKNOWN", bogus
+    assert v2.get(f"/v2/{repo}/blobs/{config.digest}").content == config.data
+    assert v2.get(f"/v2/{repo}/manifests/v1").status_code == 200
 
 
 # --- cross-repository mount (end-11) --------------------------------------------------------
@@ -354,6 +393,17 @@ def test_manifest_accept_negotiation(server, token, repo, pushed, aid, accept, s
     else:
         assert r.status == 404
         assert json.loads(body)["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+
+
+@pytest.mark.parametrize("ref", ["v2", "sha256:" + "0" * 64])
+def test_missing_manifest_error_says_requested_image_not_found(v2, repo, pushed, ref):
+    """Issue 17 item 10: ECR's words, once (clients print "manifest unknown: <message>")."""
+    for method in ("GET", "DELETE"):
+        r = v2.request(method, f"/v2/{repo}/manifests/{ref}")
+        assert r.status_code == 404, (method, r.text)
+        err = r.json()["errors"][0]
+        assert (err["code"], err["message"]) == ("MANIFEST_UNKNOWN", "Requested image not found")
+        assert err["detail"] == {"repository": repo, "reference": ref}
 
 
 def test_manifest_by_digest_put_checks_the_digest(v2, repo, pushed):
@@ -666,6 +716,9 @@ def test_bad_input_gets_a_spec_error(v2, repo, bid, call, status, code):
     err = r.json()["errors"][0]
     assert err["code"] == code
     assert err["message"]
+    # Clients print "<code in words>: <message>": the message must not say the code again.
+    words = code.lower().replace("_", " ")
+    assert not err["message"].lower().startswith(words), err["message"]
 
 
 def test_digest_mismatch_leaves_no_blob_and_no_upload(server, v2, repo):
