@@ -54,6 +54,18 @@ def matched(inventory: ImageInventory) -> list[Package]:
     return [p for p in inventory.packages if not p.owned_by]
 
 
+def unmatched(inventory: ImageInventory) -> list[tuple[Package, str]]:
+    """Packages whose version is not valid in their ecosystem's scheme, with the reason: they
+    match no advisory range (only a literal ``versions`` entry), and the scan says so."""
+    out = []
+    for pkg in matched(inventory):
+        eco = inventory.ecosystem_of(pkg)
+        why = eco and osv.invalid_version(eco, query_of(pkg, eco)[1])
+        if why:
+            out.append((pkg, why))
+    return out
+
+
 def keys(inventory: ImageInventory) -> set[tuple[str, str]]:
     """The (ecosystem, package key) pairs an image's advisories can be indexed under."""
     out = set()

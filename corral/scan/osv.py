@@ -9,6 +9,13 @@ docs/schema.md, "Evaluation"):
 ``introduced: "0"`` sorts before every version; ``limit: "*"`` is infinity and an absent limit
 is an implicit ``"*"``. ECOSYSTEM ranges use the ecosystem's own order; SEMVER ranges SemVer;
 GIT ranges name commits and never match an installed version.
+
+An installed version that is not valid in its ecosystem's scheme (PyPI ``dev`` or ``5.x``, npm
+``latest``, Maven ``${project.version}``) matches no range: it has no place in the order, and
+giving it one (before everything) is what made a Django ``dev`` install hit every range that
+starts at 0. It still matches an entry's ``versions`` list by exact string equality — that
+list enumerates affected versions literally, so an equal string needs no parsing to be named.
+:func:`invalid_version` says why a package was not range-matched, for the scan to report it.
 """
 
 from __future__ import annotations
@@ -24,6 +31,21 @@ from corral.scan.versions import Compare
 def package_key(ecosystem: str, name: str) -> str:
     """How a package name is indexed and compared in an ecosystem (PyPI: PEP 503)."""
     return normalize_pypi(name) if ecosystem == "PyPI" else name
+
+
+def _validity_scheme(range_type: str, ecosystem: str) -> str | None:
+    """The scheme whose rule an installed version must satisfy for this range."""
+    return versions.scheme_for(ecosystem) or ("semver" if range_type == "SEMVER" else None)
+
+
+def invalid_version(ecosystem: str, version: str) -> str | None:
+    """Why ``version`` cannot be compared with ``ecosystem``'s advisory ranges, or None when it
+    can (or when the ecosystem has no known scheme, whose ECOSYSTEM ranges never match)."""
+    scheme = versions.scheme_for(ecosystem)
+    if scheme is None or versions.is_valid(scheme, version):
+        return None
+    return (f"{version!r} is not a valid {versions.NAMES[scheme]} version, so it matches no "
+            f"{ecosystem} advisory range (only versions an advisory lists exactly)")
 
 
 def _comparator(range_type: str, ecosystem: str) -> Compare | None:
@@ -44,7 +66,8 @@ def _event_version(event: dict) -> tuple[str, str]:
 
 def range_affects(rng: dict, version: str, ecosystem: str) -> bool:
     cmp = _comparator(rng.get("type", ""), ecosystem)
-    if cmp is None:
+    scheme = _validity_scheme(rng.get("type", ""), ecosystem)
+    if cmp is None or scheme is None or not versions.is_valid(scheme, version):
         return False
     events = [_event_version(e) for e in rng.get("events") or [] if isinstance(e, dict)]
     events = [(k, v) for k, v in events if k]
@@ -81,7 +104,10 @@ def entry_affects(entry: dict, version: str, ecosystem: str) -> bool:
 
 
 def fixed_in(entries: Iterable[dict], version: str, ecosystem: str) -> str | None:
-    """The lowest ``fixed`` version above ``version`` in the matching entries' ranges."""
+    """The lowest ``fixed`` version above ``version`` in the matching entries' ranges; None
+    when there is none or ``version`` is invalid (no fix can be said to lie above it)."""
+    if invalid_version(ecosystem, version):
+        return None
     scheme = versions.scheme_for(ecosystem)
     cmp = versions.SCHEMES.get(scheme or "", versions.semver.compare)
     candidates = []

@@ -105,6 +105,8 @@ class Scanner:
                 continue
             docs.append((d.digest, self.layer(d.digest, d.media_type)))
         inv = merge(docs)
+        notes += [f"{p.type} {p.name} {p.version} ({p.path}): {why}"
+                  for p, why in matcher.unmatched(inv)]
         inv.notes = notes + inv.notes
         return inv
 

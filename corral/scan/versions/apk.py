@@ -117,6 +117,15 @@ def compare(a: str, b: str) -> int:
     return 0
 
 
+def is_valid(text: str) -> bool:
+    if not text or not text[0].isdigit():
+        return False
+    cursor = _Cursor(text)
+    while cursor.type not in (END, INVALID):
+        cursor.get_token()
+    return cursor.type == END
+
+
 def _Cursor_peek(c: _Cursor) -> int:  # noqa: N802 - mirrors apk's get_token on a copy
     copy = _Cursor(c.s)
     copy.i, copy.type = c.i, c.type

@@ -4,6 +4,11 @@
 missing epoch is 0, missing revision is "" (which compares equal to "0"). Strings compare as
 alternating non-digit / digit runs; in non-digit runs ``~`` sorts before everything, even the
 end of the string, then letters, then every other character by ASCII.
+
+A version is invalid where dpkg's ``parseversion`` returns an *error* (not a warning): empty,
+embedded whitespace, an epoch that is not a number, nothing after the epoch's ``:``, or an empty
+upstream version or revision. dpkg only warns about the rest (an upstream that does not start
+with a digit, odd characters) and still orders such versions, so they stay valid here.
 """
 
 from __future__ import annotations
@@ -19,17 +24,33 @@ class InvalidVersion(ValueError):
 def parse(text: str) -> tuple[int, str, str]:
     text = text.strip()
     if not text:
-        raise InvalidVersion("empty version")
+        raise InvalidVersion("version string is empty")
+    if any(c.isspace() for c in text):
+        raise InvalidVersion("version string has embedded spaces")
     epoch = 0
     if ":" in text:
         head, text = text.split(":", 1)
-        if not head.isdigit():
+        if not head.isascii() or not head.isdigit():
             raise InvalidVersion(f"epoch {head!r} is not a number")
+        if not text:
+            raise InvalidVersion("nothing after colon in version number")
         epoch = int(head)
-    upstream, _, revision = text.rpartition("-")
-    if not _:
+    upstream, dash, revision = text.rpartition("-")
+    if not dash:
         upstream, revision = text, ""
+    elif not revision:
+        raise InvalidVersion("revision number is empty")
+    if not upstream:
+        raise InvalidVersion("version number is empty")
     return epoch, upstream, revision
+
+
+def is_valid(text: str) -> bool:
+    try:
+        parse(text)
+    except InvalidVersion:
+        return False
+    return True
 
 
 def _order(c: str) -> int:

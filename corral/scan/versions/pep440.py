@@ -1,6 +1,10 @@
-"""PEP 440 ordering via ``packaging.version``; non-PEP 440 strings (legacy versions that
-``packaging`` no longer parses) sort before every valid version and by text among themselves,
-so a malformed installed version never matches a range by accident of parsing."""
+"""PEP 440 ordering via ``packaging.version``.
+
+Non-PEP 440 strings (legacy versions ``packaging`` no longer parses) still get an order — before
+every valid version, by text among themselves — because advisories contain some as range
+events (``2.6.0-NA``, ``2024-09-25``) and osv.dev orders those the same way (legacy versions
+first). An *installed* version must be valid: :func:`is_valid` is the gate corral.scan.osv
+applies before any range is evaluated, so ``dev`` or ``5.x`` matches no range."""
 
 from __future__ import annotations
 

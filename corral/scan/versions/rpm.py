@@ -4,6 +4,10 @@ Segments are maximal runs of digits or of letters; everything else separates the
 sorts before anything (pre-releases), ``^`` after the base version but before any further
 segment; a numeric segment beats an alphabetic one; numbers compare without leading zeros;
 when all shared segments are equal, the version with segments left wins.
+
+rpm orders any string; :func:`is_valid` only rejects what cannot be an EVR at all (empty,
+whitespace, no letter or digit, a non-numeric epoch) — rpm itself would not build such a
+package.
 """
 
 from __future__ import annotations
@@ -84,6 +88,13 @@ def parse_evr(text: str) -> tuple[int, str, str]:
     if not sep:
         version, release = text, ""
     return epoch, version, release
+
+
+def is_valid(text: str) -> bool:
+    if not text or any(c.isspace() for c in text) or not any(_isalnum(c) for c in text):
+        return False
+    head, colon, _ = text.partition(":")
+    return not colon or (head.isascii() and head.isdigit())
 
 
 def compare_evr(a: str, b: str) -> int:

@@ -1,9 +1,13 @@
 """SemVer 2.0.0 precedence (§11), as npm's node-semver compares versions, plus Go module
 versions (``v`` prefix, pseudo-versions and ``+incompatible`` are plain SemVer underneath).
 
-Loose parsing accepts a leading ``v``/``=`` and spaces (node-semver's loose mode); build
-metadata is ignored; versions that are not SemVer fall back to a tolerant numeric-dot parse
-(crates.io and npm advisories are SemVer, but installed metadata is not always clean).
+Ordering is tolerant, because advisory range events are not always clean: a leading ``v``/``=``
+and spaces (node-semver's loose mode), a missing minor/patch (``1.2`` is ``1.2.0``), build
+metadata ignored. Validity is not: an *installed* version must pass :func:`is_valid` (what
+node-semver's ``valid(v, {loose: true})`` accepts: three numeric parts) or, for Go,
+:func:`is_valid_go` (golang.org/x/mod/semver ``IsValid``, the ``v`` optional because OSV Go
+records drop it) before any range is evaluated (corral.scan.osv), so ``latest``, ``5.x`` or
+``(devel)`` match nothing.
 """
 
 from __future__ import annotations
@@ -47,9 +51,21 @@ def compare_go(a: str, b: str) -> int:
     return compare(a.removesuffix("+incompatible"), b.removesuffix("+incompatible"))
 
 
+# node-semver's LOOSE regex (src/re.js): MAINVERSIONLOOSE, PRERELEASELOOSE, BUILD.
+_ID = r"(?:\d+|\d*[A-Za-z-][0-9A-Za-z-]*)"
+_BUILD = r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+_NODE_LOOSE = re.compile(rf"^[v=\s]*\d+\.\d+\.\d+(?:-?{_ID}(?:\.{_ID})*)?{_BUILD}$",
+                         re.ASCII)
+# golang.org/x/mod/semver: no leading zeros; vMAJOR and vMAJOR.MINOR only without pre/build.
+_NUM = r"(?:0|[1-9]\d*)"
+_GO_ID = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
+_GO = re.compile(rf"^v?(?:{_NUM}(?:\.{_NUM})?|{_NUM}\.{_NUM}\.{_NUM}"
+                 rf"(?:-{_GO_ID}(?:\.{_GO_ID})*)?{_BUILD})$", re.ASCII)
+
+
 def is_valid(text: str) -> bool:
-    try:
-        parse(text)
-    except ValueError:
-        return False
-    return True
+    return bool(_NODE_LOOSE.match(text.strip()))
+
+
+def is_valid_go(text: str) -> bool:
+    return bool(_GO.match(text))
