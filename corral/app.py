@@ -80,8 +80,7 @@ def build(settings: Settings) -> Corral:
     credentials = Credentials(store, settings)
     credentials.bootstrap()
     blobs = blob_store(settings)
-    authorizer = PolicyAuthorizer(store, secure_transport=settings.public_endpoint.startswith(
-        "https:"))
+    authorizer = PolicyAuthorizer(store)
     served = providers(settings, blobs, credentials)
     served["sts"].authorizer = authorizer  # AssumeRole evaluates the caller's policies
     gateway = Gateway(settings, store, credentials, authorizer, served)
@@ -115,7 +114,7 @@ def _wire_iam(corral: Corral) -> None:
     from corral.iam import admin as iam_admin
     from corral.iam.vending import CredentialVendor
 
-    corral.credential_vendor = CredentialVendor(corral.store, corral.settings.public_endpoint)
+    corral.credential_vendor = CredentialVendor(corral.store, corral.settings.local_endpoint)
     iam_admin.register(corral.admin, corral.credential_vendor)
 
 
@@ -195,6 +194,7 @@ async def _http_request(request: Request) -> HttpRequest:
         header_list=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
         body=await request.body(),
         client=request.client.host if request.client else None,
+        secure=scope.get("scheme") == "https",  # aws:SecureTransport: this request's listener
     )
 
 

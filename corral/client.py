@@ -1,4 +1,7 @@
-"""A small client for CLI subcommands: the health endpoint plus signed AWS API calls."""
+"""A small client for CLI subcommands: the health endpoint plus signed AWS API calls.
+
+Without an explicit endpoint it talks to the server of the settings' data dir
+(:func:`corral.server_file.find_endpoint`), so `corral status` finds the port `up` used."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import botocore.session
 from botocore.config import Config
 
 from corral.config import Settings
+from corral.server_file import find_endpoint
 
 
 class ServerUnreachable(Exception):
@@ -24,8 +28,8 @@ class CorralError(Exception):
 
 
 class CorralClient:
-    def __init__(self, endpoint: str, settings: Settings):
-        self.endpoint = endpoint.rstrip("/")
+    def __init__(self, endpoint: str | None, settings: Settings):
+        self.endpoint = find_endpoint(endpoint, settings.data_dir).rstrip("/")
         self.settings = settings
         self._session = botocore.session.get_session()
         creds = self._session.get_credentials()

@@ -1,11 +1,21 @@
 """One typed settings object, read from CORRAL_* environment variables.
 
 The CLI overrides fields from its flags; nothing else reads the environment.
+
+Three addresses come out of it, for three audiences:
+
+    host:port                 where the plain-HTTP listener binds (always on)
+    tls_listen_port           the optional TLS listener (``tls``), same host, same app
+    public_endpoint           what clients are told: repositoryUri, proxyEndpoint, the
+                              registry's WWW-Authenticate realm — the advertised registry host
+                              (``registry_host``) or the bind host, https when TLS is on
+    local_endpoint            plain HTTP on loopback: how this machine's own tools reach it
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -81,6 +91,12 @@ class Settings:
     ecs_stop_timeout: float = 30.0
     # Process limit per container (ECS has none; this keeps a fork bomb off the host); 0: none.
     ecs_pids_limit: int = 4096
+    # A second listener speaking TLS (local CA in the data dir); 0: the plain port + 1.
+    tls: bool = False
+    tls_port: int = 0
+    # The registry host clients are told (repositoryUri, proxyEndpoint), with or without a
+    # port, e.g. 000000000000.dkr.ecr.us-east-1.amazonaws.com for the ECR credential helper.
+    registry_host: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -107,6 +123,9 @@ class Settings:
             "docker_host": ("CORRAL_DOCKER_HOST", str),
             "ecs_stop_timeout": ("CORRAL_ECS_STOP_TIMEOUT", _seconds),
             "ecs_pids_limit": ("CORRAL_ECS_PIDS_LIMIT", int),
+            "tls": ("CORRAL_TLS", _flag),
+            "tls_port": ("CORRAL_TLS_PORT", int),
+            "registry_host": ("CORRAL_REGISTRY_HOST", str.lower),
         }
         changes = {name: conv(env[var]) for name, (var, conv) in pick.items() if env.get(var)}
         return replace(s, **changes).validated()
@@ -122,6 +141,14 @@ class Settings:
         for account in (self.account_id, *(a for a, _, _ in self.extra_accounts)):
             if not (len(account) == 12 and account.isdigit()):
                 raise ValueError(f"account id must be 12 digits, not {account!r}")
+        for name, port in (("CORRAL_PORT", self.port), ("CORRAL_TLS_PORT", self.tls_port)):
+            if not 0 <= port <= 65535:
+                raise ValueError(f"{name} must be a port number, not {port}")
+        if self.tls and self.tls_listen_port == self.port:
+            raise ValueError(f"the TLS port must differ from the plain port {self.port}")
+        if self.registry_host and not _HOST.match(self.registry_host):
+            raise ValueError("CORRAL_REGISTRY_HOST is a host name with an optional :port, "
+                             f"not {self.registry_host!r}")
         return self
 
     @property
@@ -135,6 +162,60 @@ class Settings:
         return self.database_url or f"sqlite:///{self.data_dir / 'state.db'}"
 
     @property
+    def tls_listen_port(self) -> int:
+        return self.tls_port or self.port + 1
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def served_port(self) -> int:
+        """The port clients are sent to: the TLS listener's when TLS is on."""
+        return self.tls_listen_port if self.tls else self.port
+
+    @property
+    def advertised_host(self) -> str:
+        """The registry host name (no port) clients see: the configured registry host, else
+        the host the server was told to listen on — 127.0.0.1 stays 127.0.0.1, so credentials
+        saved for the address the user typed apply — with a wildcard bind shown as localhost."""
+        if self.registry_host:
+            return _split_host(self.registry_host)[0]
+        return "localhost" if self.host in _WILDCARDS else self.host
+
+    @property
+    def public_netloc(self) -> str:
+        """``host[:port]`` of the default registry; the port is left out when it is the
+        scheme's default (``…amazonaws.com`` on 443 looks exactly like ECR)."""
+        given = _split_host(self.registry_host)[1] if self.registry_host else None
+        port = given or self.served_port
+        host = self.advertised_host
+        shown = f"[{host}]" if ":" in host else host
+        return shown if port == _DEFAULT_PORTS[self.scheme] else f"{shown}:{port}"
+
+    @property
     def public_endpoint(self) -> str:
-        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
+        return f"{self.scheme}://{self.public_netloc}"
+
+    @property
+    def local_endpoint(self) -> str:
+        """Plain HTTP on loopback (a wildcard bind is reachable there too)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         return f"http://{host}:{self.port}"
+
+    @property
+    def local_tls_endpoint(self) -> str:
+        return f"https://{self.local_endpoint.removeprefix('http://').rsplit(':', 1)[0]}:" \
+               f"{self.tls_listen_port}"
+
+
+_WILDCARDS = ("0.0.0.0", "::", "")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+                   r"(?::\d{1,5})?$")
+
+
+def _split_host(netloc: str) -> tuple[str, int | None]:
+    host, colon, port = netloc.rpartition(":")
+    return (host, int(port)) if colon and port.isdigit() else (netloc, None)

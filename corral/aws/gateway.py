@@ -80,7 +80,8 @@ class Gateway:
             ctx = RequestContext(request_id, service.name, op.name, region, principal,
                                  self.settings.public_endpoint, extras={
                                      "protocol": protocol.name, "params": params,
-                                     "source_ip": request.client})
+                                     "source_ip": request.client,
+                                     "secure": request.secure})
             action = service.iam_action(op.name)
             write = getattr(method, "writes", False) or not _READ_ONLY.match(op.name)
             with self.store.transaction(write=write) as db:

@@ -28,6 +28,7 @@ from corral.ecr.policy_ops import RepositoryPolicyOperations
 from corral.ecr.repositories import Repository
 from corral.ecr.scan_ops import ScanOperations
 from corral.ecr.scope import registry_id as _registry_id
+from corral.ecr.scope import registry_of_host
 from corral.ecr.scope import repository_arn as _repo_arn
 from corral.registry.blobs import BlobStore
 from corral.store import tags as tag_store
@@ -54,7 +55,7 @@ class EcrProvider(ImageOperations, LifecycleOperations, RepositoryPolicyOperatio
     def __init__(self, settings: Settings, blobs: BlobStore):
         self.settings = settings
         self.blobs = blobs
-        self._netloc = urlsplit(settings.public_endpoint).netloc
+        self._netloc = settings.public_netloc
 
     def validation_error(self, found: list[Violation]):
         return InvalidParameterException(invalid_parameter_message(found))
@@ -62,12 +63,21 @@ class EcrProvider(ImageOperations, LifecycleOperations, RepositoryPolicyOperatio
     # --- helpers -------------------------------------------------------------------------
 
     def registry_host(self, account_id: str, region: str) -> str:
-        """Where this account's registry answers: Corral's own endpoint for the default
-        account and region; ``<account>.dkr.ecr.<region>.localhost:<port>`` (``*.localhost``
-        is loopback, RFC 6761) for the others, mirroring ECR's per-registry hosts."""
+        """Where this account's registry answers, as clients are told (repositoryUri,
+        proxyEndpoint): the advertised host (``settings.public_netloc``: the configured
+        registry host, else the host the server listens on) for the default account and
+        region; for the others a per-registry host as ECR has — the same ECR-shaped name with
+        their account and region when the advertised host is one
+        (``<acct>.dkr.ecr.<region>.amazonaws.com``), else
+        ``<account>.dkr.ecr.<region>.localhost`` (``*.localhost`` is loopback, RFC 6761)."""
         if (account_id, region) == (self.settings.account_id, self.settings.region):
             return self._netloc
-        return f"{account_id}.dkr.ecr.{region}.localhost:{self.settings.port}"
+        public = urlsplit(self.settings.public_endpoint)
+        host = public.hostname or ""
+        ecr_shaped = registry_of_host(host) is not None and host.endswith(".amazonaws.com")
+        domain = "amazonaws.com" if ecr_shaped else "localhost"
+        port = public.port if ecr_shaped else self.settings.served_port
+        return f"{account_id}.dkr.ecr.{region}.{domain}" + (f":{port}" if port else "")
 
     def _view(self, repo: Repository) -> dict[str, Any]:
         out = {

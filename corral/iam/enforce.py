@@ -170,9 +170,8 @@ def request_tags(params: dict[str, Any] | None) -> dict[str, str]:
 class PolicyAuthorizer:
     """IAM policy enforcement for every API call and registry request."""
 
-    def __init__(self, store: Store, *, secure_transport: bool = False):
+    def __init__(self, store: Store):
         self.store = store
-        self.secure = "true" if secure_transport else "false"
         self._bundles: dict[tuple[str, str], Bundle] = {}
         self._repo_policies: dict[str, ev.Named | None] = {}
         self._generation = -1
@@ -238,7 +237,7 @@ class PolicyAuthorizer:
         out = dict(bundle.context)
         out["aws:currenttime"], out["aws:epochtime"] = _times(int(now.timestamp()))
         out["aws:requestedregion"] = ctx.region
-        out["aws:securetransport"] = self.secure
+        out["aws:securetransport"] = "true" if ctx.extras.get("secure") else "false"
         if ctx.extras.get("source_ip"):
             out["aws:sourceip"] = ctx.extras["source_ip"]
         tags = request_tags(ctx.extras.get("params"))

@@ -161,7 +161,8 @@ class RegistryApi:
         return RequestContext(str(uuid.uuid4()), "ecr", "registry", region, principal,
                               self.settings.public_endpoint, extras={
                                   "registry": account,
-                                  "source_ip": request.client.host if request.client else None})
+                                  "source_ip": request.client.host if request.client else None,
+                                  "secure": request.url.scheme == "https"})
 
     def _authorize(self, ctx: RequestContext, action: str, arn: str) -> None:
         self.authorizer.authorize(ctx, action, [arn])

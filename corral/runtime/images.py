@@ -133,7 +133,8 @@ def parse(image: str, settings: Settings) -> ImageRef:
     if registry is not None:
         return ImageRef(host, *registry, path, tag, digest)
     local = _LOCAL_HOST.match(host)
-    if local is not None and int(local.group(2)) in _own_ports(settings):
+    if (local is not None and int(local.group(2)) in _own_ports(settings)) or \
+            host == urlsplit(settings.public_endpoint).netloc:  # the advertised registry host
         return ImageRef(host, settings.account_id, settings.region, path, tag, digest)
     api = "registry-1.docker.io" if host == "docker.io" else host
     dial = (f"dial tcp 127.0.0.1:{local.group(2)}: connect: connection refused" if local

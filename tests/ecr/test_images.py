@@ -536,7 +536,7 @@ def test_get_download_url_for_layer_serves_the_layer_with_registry_auth(server, 
     out = ecr.get_download_url_for_layer(repositoryName=repo, layerDigest=image.layers[0])
     assert out["layerDigest"] == image.layers[0]
     assert out["downloadUrl"] == (
-        f"http://localhost:{server.port}/v2/{repo}/blobs/{image.layers[0]}")
+        f"http://127.0.0.1:{server.port}/v2/{repo}/blobs/{image.layers[0]}")
     path = out["downloadUrl"].split(str(server.port), 1)[1]
     data = registry_get(server, ecr, path)
     assert sha256(data) == image.layers[0] and len(data) == 777

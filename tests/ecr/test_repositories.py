@@ -26,7 +26,8 @@ def test_create_repository_returns_the_repository_as_ecr_does(ecr, server, repo_
     assert out["repositoryName"] == repo_name
     assert out["repositoryArn"] == f"arn:aws:ecr:us-east-1:000000000000:repository/{repo_name}"
     assert out["registryId"] == "000000000000"
-    assert out["repositoryUri"] == f"localhost:{server.port}/{repo_name}"
+    # the host the server listens on (127.0.0.1 here), not "localhost" (issue 17 item 10)
+    assert out["repositoryUri"] == f"127.0.0.1:{server.port}/{repo_name}"
     assert out["imageTagMutability"] == "IMMUTABLE"
     assert out["imageScanningConfiguration"] == {"scanOnPush": True}
     assert out["encryptionConfiguration"] == {

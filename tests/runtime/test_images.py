@@ -99,7 +99,7 @@ def test_every_uri_form_resolves_to_the_same_content(server, resolver, pushed):
         for layer_digest, media_type, path in got.layers:
             assert media_type.endswith("tar+gzip")
             assert sha256(path.read_bytes()) == layer_digest  # the real bytes, on disk
-        assert got.reference == f"localhost:{server.port}/{repo}@{digest}"
+        assert got.reference == f"127.0.0.1:{server.port}/{repo}@{digest}"
 
 
 def test_auth_is_a_working_registry_credential(server, resolver, pushed):

@@ -27,6 +27,7 @@ class HttpRequest:
     header_list: list[tuple[str, str]]  # (lower-case name, value) in the order received
     body: bytes
     client: str | None = None  # the peer's IP address (aws:SourceIp)
+    secure: bool = False  # arrived over TLS (aws:SecureTransport)
 
     def __post_init__(self) -> None:
         self.headers: dict[str, str] = {}  # repeated headers joined with ","

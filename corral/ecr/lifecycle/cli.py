@@ -14,8 +14,9 @@ from rich.table import Table
 console = Console()
 
 endpoint_option = click.option(
-    "--endpoint", envvar="CORRAL_ENDPOINT", default="http://localhost:4566", show_default=True,
-    help="The running Corral server (env CORRAL_ENDPOINT).")
+    "--endpoint", envvar="CORRAL_ENDPOINT", default=None,
+    help="The running Corral server (env CORRAL_ENDPOINT; default: the one serving the data "
+         "dir, else http://localhost:4566).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 
