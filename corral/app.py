@@ -25,6 +25,7 @@ from corral.config import Settings
 from corral.controller import Controller
 from corral.ecr.provider import EcrProvider
 from corral.ecs.provider import EcsProvider
+from corral.elb.provider import ElbProvider
 from corral.events import EventBus
 from corral.iam.credentials import Credentials
 from corral.iam.enforce import PolicyAuthorizer
@@ -66,7 +67,7 @@ def providers(settings: Settings, blobs: BlobStore | None = None,
 
     return {p.service: p for p in (EcrProvider(settings, blobs), StsProvider(),
                                    IamProvider(credentials), Inspector2Provider(settings),
-                                   EcsProvider(settings))}
+                                   EcsProvider(settings), ElbProvider(settings))}
 
 
 def blob_store(settings: Settings) -> BlobStore:

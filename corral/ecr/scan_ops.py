@@ -124,7 +124,7 @@ class ScanOperations:
         repo = self._repo(ctx, params)
         ident = params["imageId"]
         image = self._lookup_or_raise(ctx, repo, ident)
-        scan = state.get(ctx.db, image.id, image.digest)
+        scan = state.status(ctx.db, image.id, image.digest)  # not the inventory: megabytes
         if scan is None:
             raise ScanNotFoundException(
                 f"Image scan does not exist for the image with '{_id_text(ident)}' in the "
@@ -143,16 +143,18 @@ class ScanOperations:
                 "token returned by a previous DescribeImageScanFindings call'") from None
         if scan.status not in ("COMPLETE", "ACTIVE"):
             return out
-        limit = params.get("maxResults", 100)
+        # one page in SQL (keyset on id), counts by GROUP BY: bounded whatever the image holds
+        limit = max(1, min(params.get("maxResults") or 100, 1000))
         rows = state.findings(ctx.db, image.id, after_id=cursor["after"], limit=limit + 1)
-        counts = {views.basic_severity(k): v for k, v in state.severity_counts(ctx.db, image.id).items()}
+        counts = {views.basic_severity(k): v
+                  for k, v in state.severity_counts(ctx.db, image.id).items()}
         body: dict[str, Any] = {"imageScanCompletedAt": scan.completed_at,
                                 "findingSeverityCounts": counts}
         if scan.vuln_source_updated_at:
             body["vulnerabilitySourceUpdatedAt"] = scan.vuln_source_updated_at
         config = scanning.get_config(ctx.db, repo.account_id, repo.region)
         if config.scan_type == "ENHANCED":
-            ref = _image_ref(ctx, repo, image, scan)
+            ref = _image_ref(ctx, repo, image, rows[0].platform if rows else "")
             body["enhancedFindings"] = [views.inspector_finding(r, ref, ecr=True)
                                         for r in rows[:limit]]
         else:
@@ -167,10 +169,10 @@ def _visible_status(scan: state.Scan) -> str:
     return scan.status
 
 
-def _image_ref(ctx: RequestContext, repo: Repository, image, scan: state.Scan) -> views.ImageRef:
+def _image_ref(ctx: RequestContext, repo: Repository, image, platform: str) -> views.ImageRef:
     tags = images.tags_of(ctx.db, [image.id])[image.id]
     return views.ImageRef(repo.account_id, repo.region, repo.name, image.digest, tags,
-                          image.pushed_at, (scan.inventory or {}).get("os"))
+                          image.pushed_at, platform)
 
 
 def _image_id(digest: str, tag: str | None) -> dict[str, str]:

@@ -6,6 +6,11 @@ repository, unless rules say otherwise) and queues the images already pushed wit
 rescan window; disabling it returns the registry to BASIC. Findings are those of images
 scanned under enhanced scanning. SBOM exports are written under the data directory
 (``inspector/sbom/<reportId>/<bucket>/<prefix>``) — Corral has no S3 — and reported there.
+
+No request reads more than a page: ListFindings and ListFindingAggregations filter, sort,
+group and page in SQL (corral.scan.finding_queries; keyset cursors, maxResults capped at the
+model's 100); ListCoverage and CreateSbomExport walk images CHUNK rows at a time, and an
+export holds one image's inventory at a time.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ from corral.aws.provider import Provider, writes
 from corral.config import Settings
 from corral.ecr import images, scanning
 from corral.ecr.repositories import Repository
+from corral.scan import finding_queries as queries
 from corral.scan import sbom, state, views
 from corral.scan.inventory import ImageInventory
 from corral.store.schema import (
@@ -33,76 +40,28 @@ from corral.store.schema import (
     ecr_repositories,
     inspector_accounts,
     inspector_configuration,
-    scan_findings,
     scan_images,
 )
 
+CHUNK = 500  # image rows read at a time by the operations that walk every image
 ResourceNotFoundException = error_class("ResourceNotFoundException", 404)
 RESOURCE_TYPES = ("EC2", "ECR", "LAMBDA", "LAMBDA_CODE", "CODE_REPOSITORY")
-AGGREGATIONS = ("PACKAGE", "REPOSITORY", "AWS_ECR_CONTAINER", "TITLE", "FINDING_TYPE", "ACCOUNT",
-                "IMAGE_LAYER")
 STATE_KEYS = {"EC2": "ec2", "ECR": "ecr", "LAMBDA": "lambda", "LAMBDA_CODE": "lambdaCode",
               "CODE_REPOSITORY": "codeRepository"}
-SEVERITY_RANK = {"INFORMATIONAL": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4,
-                 "UNTRIAGED": -1}
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _token(params: dict[str, Any], operation: str) -> int:
-    try:
-        cursor = pagination.decode(params.get("nextToken"), offset=int)
-    except ValueError:
-        raise ValidationException(f"nextToken is not a token a previous {operation} returned") \
-            from None
-    return cursor["offset"] if cursor else 0
+def _limit(params: dict[str, Any], default: int, most: int) -> int:
+    """maxResults as AWS bounds it (the model's range; enforced again here because a page
+    is the unit of memory a request may use)."""
+    return max(1, min(params.get("maxResults") or default, most))
 
 
-def _page(items: list, params: dict[str, Any], operation: str, default: int = 50):
-    start = _token(params, operation)
-    limit = params.get("maxResults") or default
-    page = items[start:start + limit]
-    more = start + limit < len(items)
-    return page, (pagination.encode({"offset": start + limit}) if more else None)
-
-
-# --- filters (StringFilter EQUALS | PREFIX | NOT_EQUALS; NumberFilter; DateFilter) ---------------
-
-
-def _string_ok(filters: list[dict] | None, values: list[str]) -> bool:
-    if not filters:
-        return True
-    positives = [f for f in filters if f.get("comparison") != "NOT_EQUALS"]
-    negatives = [f for f in filters if f.get("comparison") == "NOT_EQUALS"]
-
-    def hit(f: dict, v: str) -> bool:
-        want = f.get("value", "")
-        return v.startswith(want) if f.get("comparison") == "PREFIX" else v == want
-
-    if any(hit(f, v) for f in negatives for v in values):
-        return False
-    return not positives or any(hit(f, v) for f in positives for v in values)
-
-
-def _number_ok(filters: list[dict] | None, value: float | None) -> bool:
-    if not filters:
-        return True
-    if value is None:
-        return False
-    return any(f.get("lowerInclusive", float("-inf")) <= value <= f.get("upperInclusive",
-                                                                        float("inf"))
-               for f in filters)
-
-
-def _date_ok(filters: list[dict] | None, value: datetime | None) -> bool:
-    if not filters:
-        return True
-    if value is None:
-        return False
-    return any((f.get("startInclusive") is None or value >= f["startInclusive"])
-               and (f.get("endInclusive") is None or value <= f["endInclusive"]) for f in filters)
+def _bad_token(operation: str) -> ValidationException:
+    return ValidationException(f"nextToken is not a token a previous {operation} returned")
 
 
 class Inspector2Provider(Provider):
@@ -212,182 +171,128 @@ class Inspector2Provider(Provider):
 
     # --- findings --------------------------------------------------------------------------
 
-    def _findings(self, ctx: RequestContext) -> list[tuple[Any, views.ImageRef]]:
-        """Every finding of the account's images scanned under enhanced scanning."""
-        if scanning.get_config(ctx.db, ctx.account_id, ctx.region).scan_type != "ENHANCED":
-            return []
-        f, s, i, r = scan_findings.c, scan_images.c, ecr_images.c, ecr_repositories.c
-        rows = ctx.db.execute(
-            select(scan_findings, r.name.label("repo_name"), i.pushed_at, s.inventory)
-            .join(scan_images, s.image_id == f.image_id)
-            .join(ecr_images, and_(i.id == s.image_id, i.digest == s.digest))
-            .join(ecr_repositories, r.id == i.repository_id)
-            .where(f.account_id == ctx.account_id, f.region == ctx.region)
-            .order_by(f.id)).all()
-        tags = images.tags_of(ctx.db, sorted({row.image_id for row in rows}))
-        digests = {row.image_id: ctx.db.execute(select(i.digest).where(i.id == row.image_id))
-                   .scalar_one() for row in rows}
-        return [(row, views.ImageRef(ctx.account_id, ctx.region, row.repo_name,
-                                     digests[row.image_id], tags.get(row.image_id, []),
-                                     row.pushed_at, (row.inventory or {}).get("os")))
-                for row in rows]
-
     @staticmethod
-    def _matches(row, ref: views.ImageRef, fc: dict[str, Any]) -> bool:
-        d = row.data
-        pkg = d["package"]
-        checks = [
-            _string_ok(fc.get("severity"), [row.severity]),
-            _string_ok(fc.get("findingStatus"), [row.status]),
-            _string_ok(fc.get("findingType"), ["PACKAGE_VULNERABILITY"]),
-            _string_ok(fc.get("resourceType"), ["AWS_ECR_CONTAINER_IMAGE"]),
-            _string_ok(fc.get("awsAccountId"), [row.account_id]),
-            _string_ok(fc.get("ecrImageRepositoryName"), [ref.repository]),
-            _string_ok(fc.get("ecrImageHash"), [ref.digest]),
-            _string_ok(fc.get("ecrImageTags"), ref.tags or [""]),
-            _string_ok(fc.get("ecrImageRegistry"), [ref.account_id]),
-            _string_ok(fc.get("resourceId"), [ref.resource_id]),
-            _string_ok(fc.get("vulnerabilityId"), [row.advisory_id]),
-            _string_ok(fc.get("relatedVulnerabilities"), d.get("aliases") or [""]),
-            _string_ok(fc.get("fixAvailable"), ["YES" if row.fix_available else "NO"]),
-            _string_ok(fc.get("title"), [f"{row.advisory_id} - {pkg['name']}"]),
-            _string_ok(fc.get("findingArn"), [views.finding_arn(row)]),
-            _number_ok(fc.get("inspectorScore"), row.score),
-            _date_ok(fc.get("firstObservedAt"), row.first_observed_at),
-            _date_ok(fc.get("lastObservedAt"), row.last_observed_at),
-            _date_ok(fc.get("updatedAt"), row.updated_at),
-            _date_ok(fc.get("ecrImagePushedAt"), ref.pushed_at),
-        ]
-        for pf in fc.get("vulnerablePackages") or ():
-            checks.append(_string_ok([pf["name"]] if pf.get("name") else None, [pkg["name"]])
-                          and _string_ok([pf["version"]] if pf.get("version") else None,
-                                         [pkg["version"]])
-                          and _string_ok([pf["filePath"]] if pf.get("filePath") else None,
-                                         [pkg["path"]]))
-        return all(checks)
+    def _enhanced(ctx: RequestContext) -> bool:
+        """Findings are those of images scanned under enhanced scanning."""
+        return scanning.get_config(ctx.db, ctx.account_id, ctx.region).scan_type == "ENHANCED"
 
     def list_findings(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
-        fc = params.get("filterCriteria") or {}
-        chosen = [(row, ref) for row, ref in self._findings(ctx) if self._matches(row, ref, fc)]
-        sort = params.get("sortCriteria")
-        if sort:
-            keyfn = {
-                "SEVERITY": lambda x: SEVERITY_RANK.get(x[0].severity, -1),
-                "FIRST_OBSERVED_AT": lambda x: x[0].first_observed_at,
-                "LAST_OBSERVED_AT": lambda x: x[0].last_observed_at,
-                "INSPECTOR_SCORE": lambda x: x[0].score or 0.0,
-                "VULNERABILITY_ID": lambda x: x[0].advisory_id,
-                "FINDING_STATUS": lambda x: x[0].status,
-                "ECR_IMAGE_REPOSITORY_NAME": lambda x: x[1].repository,
-                "ECR_IMAGE_PUSHED_AT": lambda x: x[1].pushed_at,
-                "AWS_ACCOUNT_ID": lambda x: x[0].account_id,
-            }.get(sort["field"], lambda x: x[0].id)
-            chosen.sort(key=keyfn, reverse=sort.get("sortOrder") == "DESC")
-        page, token = _page(chosen, params, "ListFindings")
-        out: dict[str, Any] = {"findings": [views.inspector_finding(r, ref) for r, ref in page]}
-        if token:
-            out["nextToken"] = token
+        try:
+            if not self._enhanced(ctx):
+                pagination.decode(params.get("nextToken"), q=str, after=list)
+                return {"findings": []}
+            page = queries.findings_page(
+                ctx.db, ctx.account_id, ctx.region, params.get("filterCriteria") or {},
+                params.get("sortCriteria"), _limit(params, 50, 100), params.get("nextToken"))
+        except ValueError:
+            raise _bad_token("ListFindings") from None
+        tags = images.tags_of(ctx.db, sorted({row.image_id for row in page.rows}))
+        out: dict[str, Any] = {"findings": [views.inspector_finding(row, views.ImageRef(
+            ctx.account_id, ctx.region, row.repo_name, row.image_digest, tags[row.image_id],
+            row.pushed_at, row.platform)) for row in page.rows]}
+        if page.token:
+            out["nextToken"] = page.token
         return out
 
     def list_finding_aggregations(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         kind = params["aggregationType"]
-        if kind not in AGGREGATIONS:
+        if kind not in queries.AGGREGATIONS:
             raise ValidationException(f"aggregationType {kind} is not supported by Corral; it "
-                                      "supports " + ", ".join(AGGREGATIONS))
-        active = [(r, ref) for r, ref in self._findings(ctx) if r.status == "ACTIVE"]
-        groups: dict[tuple, list] = {}
-        for row, ref in active:
-            key = {
-                "PACKAGE": (row.data["package"]["name"],),
-                "REPOSITORY": (ref.repository,),
-                "AWS_ECR_CONTAINER": (ref.digest, ref.repository),
-                "TITLE": (row.advisory_id,),
-                "FINDING_TYPE": ("PACKAGE_VULNERABILITY",),
-                "ACCOUNT": (row.account_id,),
-                "IMAGE_LAYER": (row.data["package"].get("layer", ""), ref.repository,
-                                ref.digest),
-            }[kind]
-            groups.setdefault(key, []).append((row, ref))
-        responses = [self._aggregation(kind, key, items, ctx) for key, items in sorted(groups.items())]
-        page, token = _page(responses, params, "ListFindingAggregations")
-        out: dict[str, Any] = {"aggregationType": kind, "responses": page}
-        if token:
-            out["nextToken"] = token
+                                      "supports " + ", ".join(queries.AGGREGATIONS))
+        member = queries.AGGREGATIONS[kind][0]
+        request = (params.get("aggregationRequest") or {}).get(member) or {}
+        try:
+            if not self._enhanced(ctx):
+                pagination.decode(params.get("nextToken"), q=str, after=list)
+                return {"aggregationType": kind, "responses": []}
+            page = queries.aggregation_page(ctx.db, ctx.account_id, ctx.region, kind, request,
+                                            _limit(params, 50, 100), params.get("nextToken"))
+        except ValueError:
+            raise _bad_token("ListFindingAggregations") from None
+        tags = images.tags_of(ctx.db, sorted({row.image_id for row in page.rows})) \
+            if kind == "AWS_ECR_CONTAINER" else {}
+        out: dict[str, Any] = {"aggregationType": kind, "responses": [
+            self._aggregation(kind, row, tags.get(row.image_id, []), ctx) for row in page.rows]}
+        if page.token:
+            out["nextToken"] = page.token
         return out
 
     @staticmethod
-    def _aggregation(kind: str, key: tuple, items: list, ctx: RequestContext) -> dict:
-        sev = [r.severity for r, _ in items]
-        counts = {"all": len(sev), "medium": sev.count("MEDIUM"), "high": sev.count("HIGH"),
-                  "critical": sev.count("CRITICAL")}
+    def _aggregation(kind: str, row, tags: list[str], ctx: RequestContext) -> dict:
+        counts = {"all": row.all, "medium": row.medium, "high": row.high,
+                  "critical": row.critical}
         acct = ctx.account_id
         if kind == "PACKAGE":
-            return {"packageAggregation": {"packageName": key[0], "accountId": acct,
+            return {"packageAggregation": {"packageName": row.k0, "accountId": acct,
                                            "severityCounts": counts}}
         if kind == "REPOSITORY":
-            return {"repositoryAggregation": {"repository": key[0], "accountId": acct,
+            return {"repositoryAggregation": {"repository": row.k0, "accountId": acct,
                                               "severityCounts": counts,
-                                              "affectedImages": len({ref.digest for _, ref in items})}}
+                                              "affectedImages": row.images}}
         if kind == "AWS_ECR_CONTAINER":
-            ref = items[0][1]
+            ref = views.ImageRef(acct, ctx.region, row.k1, row.k0, tags, None)
             return {"awsEcrContainerAggregation": {"resourceId": ref.resource_id,
-                                                   "imageSha": ref.digest,
-                                                   "repository": ref.repository,
-                                                   "imageTags": ref.tags, "accountId": acct,
+                                                   "imageSha": row.k0, "repository": row.k1,
+                                                   "imageTags": tags, "accountId": acct,
                                                    "severityCounts": counts}}
         if kind == "TITLE":
-            return {"titleAggregation": {"title": key[0], "vulnerabilityId": key[0],
+            return {"titleAggregation": {"title": row.k0, "vulnerabilityId": row.k0,
                                          "accountId": acct, "severityCounts": counts}}
         if kind == "IMAGE_LAYER":
-            return {"imageLayerAggregation": {"layerHash": key[0], "repository": key[1],
-                                              "resourceId": items[0][1].resource_id,
+            ref = views.ImageRef(acct, ctx.region, row.k1, row.k2, [], None)
+            return {"imageLayerAggregation": {"layerHash": row.k0, "repository": row.k1,
+                                              "resourceId": ref.resource_id,
                                               "accountId": acct, "severityCounts": counts}}
         field = "findingTypeAggregation" if kind == "FINDING_TYPE" else "accountAggregation"
         return {field: {"accountId": acct, "severityCounts": counts}}
 
     # --- coverage --------------------------------------------------------------------------
 
+    @staticmethod
+    def _by_image(ctx: RequestContext, query, after: int = 0) -> Iterator[tuple[Any, list[str]]]:
+        """Rows of ``query`` (which selects ``ecr_images.id`` as ``id``) in image id order,
+        with each image's tags, read CHUNK rows at a time: memory stays one chunk."""
+        while True:
+            rows = ctx.db.execute(query.where(ecr_images.c.id > after)
+                                  .order_by(ecr_images.c.id).limit(CHUNK)).all()
+            tags = images.tags_of(ctx.db, [row.id for row in rows])
+            for row in rows:
+                yield row, tags[row.id]
+            if len(rows) < CHUNK:
+                return
+            after = rows[-1].id
+
     def list_coverage(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         config = scanning.get_config(ctx.db, ctx.account_id, ctx.region)
-        s, i, r = scan_images.c, ecr_images.c, ecr_repositories.c
-        rows = ctx.db.execute(
-            select(i.id, i.digest, i.pushed_at, i.last_pulled_at, r.name, r.scan_on_push,
-                   s.status, s.completed_at, s.frequency)
-            .join(ecr_repositories, r.id == i.repository_id)
-            .outerjoin(scan_images, and_(s.image_id == i.id, s.digest == i.digest))
-            .where(r.account_id == ctx.account_id, r.region == ctx.region).order_by(i.id)).all()
-        tags = images.tags_of(ctx.db, [row.id for row in rows])
-        now = _now()
-        window = _window(ctx)
         fc = params.get("filterCriteria") or {}
-        out = []
-        for row in rows:
-            freq = scanning.frequency(config, row.name, row.scan_on_push)
-            code, reason = _coverage_status(config.scan_type, freq, row, now, window)
-            item = {
-                "resourceType": "AWS_ECR_CONTAINER_IMAGE", "accountId": ctx.account_id,
-                "resourceId": f"arn:aws:ecr:{ctx.region}:{ctx.account_id}:repository/"
-                              f"{row.name}/{row.digest}",
-                "scanType": "PACKAGE", "scanStatus": {"statusCode": code, "reason": reason},
-                "resourceMetadata": {
-                    "ecrRepository": {"name": row.name, "scanFrequency": freq or "MANUAL"},
-                    "ecrImage": {"tags": tags[row.id], "imagePulledAt": row.last_pulled_at}},
-            }
-            if row.completed_at:
-                item["lastScannedAt"] = row.completed_at
-            if (_string_ok(fc.get("ecrRepositoryName"), [row.name])
-                    and _string_ok(fc.get("scanStatusCode"), [code])
-                    and _string_ok(fc.get("scanStatusReason"), [reason])
-                    and _string_ok(fc.get("resourceType"), ["AWS_ECR_CONTAINER_IMAGE"])
-                    and _string_ok(fc.get("ecrImageTags"), tags[row.id] or [""])
-                    and _string_ok(fc.get("resourceId"), [item["resourceId"]])):
-                if item["resourceMetadata"]["ecrImage"]["imagePulledAt"] is None:
-                    del item["resourceMetadata"]["ecrImage"]["imagePulledAt"]
-                out.append(item)
-        page, token = _page(out, params, "ListCoverage", default=100)
-        result: dict[str, Any] = {"coveredResources": page}
-        if token:
-            result["nextToken"] = token
+        limit = _limit(params, 100, 200)
+        try:
+            cursor = pagination.decode(params.get("nextToken"), after=int)
+        except ValueError:
+            raise _bad_token("ListCoverage") from None
+        s, i, r = scan_images.c, ecr_images.c, ecr_repositories.c
+        query = (select(i.id, i.digest, i.pushed_at, i.last_pulled_at, r.name, r.scan_on_push,
+                        s.status, s.completed_at, s.frequency)
+                 .join(ecr_repositories, r.id == i.repository_id)
+                 .outerjoin(scan_images, and_(s.image_id == i.id, s.digest == i.digest))
+                 .where(r.account_id == ctx.account_id, r.region == ctx.region))
+        if fc.get("ecrRepositoryName"):
+            query = query.where(queries.string(r.name, fc["ecrRepositoryName"]))
+        now, window = _now(), _window(ctx)
+        chosen: list[tuple[int, dict]] = []
+        for row, tags in self._by_image(ctx, query, cursor["after"] if cursor else 0):
+            item = _covered(ctx, config, row, tags, now, window)
+            if all(queries.string_ok(fc.get(k), v) for k, v in (
+                    ("scanStatusCode", [item["scanStatus"]["statusCode"]]),
+                    ("scanStatusReason", [item["scanStatus"]["reason"]]),
+                    ("resourceType", ["AWS_ECR_CONTAINER_IMAGE"]),
+                    ("ecrImageTags", tags or [""]), ("resourceId", [item["resourceId"]]))):
+                chosen.append((row.id, item))
+                if len(chosen) > limit:
+                    break
+        result: dict[str, Any] = {"coveredResources": [item for _, item in chosen[:limit]]}
+        if len(chosen) > limit:
+            result["nextToken"] = pagination.encode({"after": chosen[limit - 1][0]})
         return result
 
     # --- SBOM export -----------------------------------------------------------------------
@@ -397,6 +302,8 @@ class Inspector2Provider(Provider):
 
     @writes
     def create_sbom_export(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
+        """One document per matching image, written as it is made: one inventory in memory
+        at a time, whatever the number of images."""
         fmt = params["reportFormat"]
         dest = params["s3Destination"]
         fc = params.get("resourceFilterCriteria") or {}
@@ -404,25 +311,26 @@ class Inspector2Provider(Provider):
         root = self._sbom_dir() / report_id
         target = root / dest["bucketName"] / (dest.get("keyPrefix") or "").strip("/")
         s, i, r = scan_images.c, ecr_images.c, ecr_repositories.c
-        rows = ctx.db.execute(
-            select(i.id, i.digest, r.name, s.inventory)
-            .join(ecr_repositories, r.id == i.repository_id)
-            .join(scan_images, and_(s.image_id == i.id, s.digest == i.digest))
-            .where(r.account_id == ctx.account_id, r.region == ctx.region,
-                   s.inventory.is_not(None))).all()
-        tags = images.tags_of(ctx.db, [row.id for row in rows])
+        query = (select(i.id, i.digest, r.name)
+                 .join(ecr_repositories, r.id == i.repository_id)
+                 .join(scan_images, and_(s.image_id == i.id, s.digest == i.digest))
+                 .where(r.account_id == ctx.account_id, r.region == ctx.region,
+                        s.inventory.is_not(None)))
+        if fc.get("ecrRepositoryName"):
+            query = query.where(queries.string(r.name, fc["ecrRepositoryName"]))
+        make = sbom.cyclonedx if fmt == "CYCLONEDX_1_4" else sbom.spdx
         now = _now()
         written = 0
-        for row in rows:
-            resource_id = f"arn:aws:ecr:{ctx.region}:{ctx.account_id}:repository/{row.name}/{row.digest}"
-            if not (_string_ok(fc.get("ecrRepositoryName"), [row.name])
-                    and _string_ok(fc.get("ecrImageTags"), tags[row.id] or [""])
-                    and _string_ok(fc.get("resourceId"), [resource_id])
-                    and _string_ok(fc.get("accountId"), [ctx.account_id])):
+        for row, tags in self._by_image(ctx, query):
+            resource_id = views.ImageRef(ctx.account_id, ctx.region, row.name, row.digest, tags,
+                                         None).resource_id
+            if not (queries.string_ok(fc.get("ecrImageTags"), tags or [""])
+                    and queries.string_ok(fc.get("resourceId"), [resource_id])
+                    and queries.string_ok(fc.get("accountId"), [ctx.account_id])):
                 continue
-            inv = ImageInventory.from_json(row.inventory)
-            make = sbom.cyclonedx if fmt == "CYCLONEDX_1_4" else sbom.spdx
-            doc = make(inv, row.name, row.digest, now)
+            inventory = ctx.db.execute(select(s.inventory).where(
+                s.image_id == row.id, s.digest == row.digest)).scalar_one()
+            doc = make(ImageInventory.from_json(inventory), row.name, row.digest, now)
             target.mkdir(parents=True, exist_ok=True)
             name = f"{row.name.replace('/', '_')}_{row.digest.split(':')[-1][:12]}.json"
             _atomic_write(target / name, json.dumps(doc, indent=1, default=str).encode())
@@ -454,6 +362,28 @@ def _cutoff(ctx: RequestContext, now: datetime) -> datetime:
 def _window(ctx: RequestContext) -> timedelta:
     days = state.rescan_days(ctx.db, ctx.account_id, ctx.region)
     return timedelta.max if days is None else timedelta(days=days)
+
+
+def _covered(ctx: RequestContext, config, row, tags: list[str], now: datetime,
+             window: timedelta) -> dict[str, Any]:
+    """One image's CoveredResource."""
+    freq = scanning.frequency(config, row.name, row.scan_on_push)
+    code, reason = _coverage_status(config.scan_type, freq, row, now, window)
+    image: dict[str, Any] = {"tags": tags}
+    if row.last_pulled_at is not None:
+        image["imagePulledAt"] = row.last_pulled_at
+    item = {
+        "resourceType": "AWS_ECR_CONTAINER_IMAGE", "accountId": ctx.account_id,
+        "resourceId": views.ImageRef(ctx.account_id, ctx.region, row.name, row.digest, tags,
+                                     None).resource_id,
+        "scanType": "PACKAGE", "scanStatus": {"statusCode": code, "reason": reason},
+        "resourceMetadata": {"ecrRepository": {"name": row.name,
+                                               "scanFrequency": freq or "MANUAL"},
+                             "ecrImage": image},
+    }
+    if row.completed_at:
+        item["lastScannedAt"] = row.completed_at
+    return item
 
 
 def _coverage_status(scan_type: str, freq: str | None, row, now: datetime,

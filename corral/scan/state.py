@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
+from corral.scan.catalogers import os_release
 from corral.scan.inventory import ImageInventory
 from corral.scan.matcher import Match, keys, query_of
 from corral.scan.packages import Package
@@ -26,6 +27,10 @@ from corral.store.schema import (
     vuln_advisories,
     vuln_affected,
 )
+
+# Inspector's severities in order, kept as scan_findings.severity_rank for SQL sorting.
+SEVERITY_RANK = {"UNTRIAGED": -1, "INFORMATIONAL": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3,
+                 "CRITICAL": 4}
 
 DONE = {"COMPLETE": "The scan was completed successfully.",
         "ACTIVE": "Continuous scan is selected for image."}
@@ -59,6 +64,14 @@ def get(db: Connection, image_id: int, digest: str) -> Scan | None:
     t = scan_images.c
     row = db.execute(select(scan_images).where(t.image_id == image_id, t.digest == digest)).first()
     return Scan(**row._mapping) if row else None
+
+
+def status(db: Connection, image_id: int, digest: str) -> Scan | None:
+    """The scan without its inventory (which may be megabytes): for status-only readers."""
+    t = scan_images.c
+    cols = [c for c in scan_images.c if c.name != "inventory"]
+    row = db.execute(select(*cols).where(t.image_id == image_id, t.digest == digest)).first()
+    return Scan(**row._mapping, inventory=None) if row else None
 
 
 def pending(db: Connection, limit: int = 16) -> list[Scan]:
@@ -98,7 +111,7 @@ def record_result(db: Connection, scan: Scan, inventory: ImageInventory, matches
     rows = [{"image_id": scan.image_id, "ecosystem": e, "name": n} for e, n in keys(inventory)]
     if rows:
         db.execute(scan_image_keys.insert(), rows)
-    return sync_findings(db, scan, matches, now)
+    return sync_findings(db, scan, matches, now, platform=os_release.platform(inventory.os))
 
 
 def _finding_data(m: Match) -> dict[str, Any]:
@@ -119,37 +132,47 @@ def _finding_data(m: Match) -> dict[str, Any]:
     }
 
 
+def _columns(m: Match, data: dict[str, Any]) -> dict[str, Any]:
+    """A finding's queryable columns: written with ``data``, never derived at read time."""
+    best = m.severity.best
+    return {"severity": m.severity.label, "severity_rank": SEVERITY_RANK[m.severity.label],
+            "score": best.score if best else None, "fix_available": m.fixed is not None,
+            "data": data, "package_version": m.package.version,
+            "package_path": m.package.path, "layer_hash": m.package.layer,
+            "aliases": "|" + "|".join(data["aliases"]) + "|"}
+
+
 def sync_findings(db: Connection, scan: Scan, matches: list[Match], now: datetime,
-                  scope: set[Key] | None = None) -> tuple[int, int]:
+                  scope: set[Key] | None = None, *, platform: str | None = None
+                  ) -> tuple[int, int]:
     """Open, refresh and close the image's findings to equal ``matches``; with ``scope``,
-    only findings of packages under those keys are considered (a partial re-match)."""
+    only findings of packages under those keys are considered (a partial re-match).
+    ``platform`` is the image's Inspector platform (default: from ``scan.inventory``)."""
     f = scan_findings.c
+    if platform is None:
+        platform = os_release.platform((scan.inventory or {}).get("os"))
     existing = {r.key: r for r in db.execute(
         select(f.id, f.key, f.status, f.severity, f.data).where(f.image_id == scan.image_id))}
     if scope is not None:
         existing = {k: r for k, r in existing.items() if _finding_key(r.data) in scope}
     opened, unchanged, new_rows = 0, [], []
     for m in matches:
-        best = m.severity.best
         data = _finding_data(m)
         row = existing.get(m.key)
         if row is None:
             opened += 1
             new_rows.append({
-                "severity": m.severity.label, "score": best.score if best else None,
-                "fix_available": m.fixed is not None, "data": data, "last_observed_at": now,
-                "image_id": scan.image_id, "key": m.key, "advisory_id": m.advisory_id,
-                "account_id": scan.account_id, "region": scan.region,
-                "repository_id": scan.repository_id, "status": "ACTIVE",
+                **_columns(m, data), "last_observed_at": now, "image_id": scan.image_id,
+                "image_digest": scan.digest, "platform": platform, "key": m.key,
+                "advisory_id": m.advisory_id, "account_id": scan.account_id,
+                "region": scan.region, "repository_id": scan.repository_id, "status": "ACTIVE",
                 "package_name": m.package.name, "first_observed_at": now, "updated_at": now})
         elif row.status == "ACTIVE" and row.data == data:
             unchanged.append(row.id)  # the common case on a re-scan: one bulk update below
         else:
             opened += row.status != "ACTIVE"
             db.execute(update(scan_findings).where(f.id == row.id).values(
-                severity=m.severity.label, score=best.score if best else None,
-                fix_available=m.fixed is not None, data=data, last_observed_at=now,
-                status="ACTIVE", updated_at=now))
+                **_columns(m, data), last_observed_at=now, status="ACTIVE", updated_at=now))
     for start in range(0, len(unchanged), 500):
         db.execute(update(scan_findings).where(f.id.in_(unchanged[start:start + 500])).values(
             last_observed_at=now))
@@ -157,8 +180,8 @@ def sync_findings(db: Connection, scan: Scan, matches: list[Match], now: datetim
         db.execute(scan_findings.insert(), new_rows)
     matched = {m.key for m in matches}
     gone = [r.id for k, r in existing.items() if r.status == "ACTIVE" and k not in matched]
-    if gone:
-        db.execute(update(scan_findings).where(f.id.in_(gone)).values(
+    for start in range(0, len(gone), 500):
+        db.execute(update(scan_findings).where(f.id.in_(gone[start:start + 500])).values(
             status="CLOSED", updated_at=now))
     return opened, len(gone)
 

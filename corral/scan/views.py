@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from corral.aws import arns
-from corral.scan.catalogers import os_release
 
 
 @dataclass(frozen=True)
@@ -21,8 +20,8 @@ class ImageRef:
     repository: str
     digest: str
     tags: list[str]
-    pushed_at: datetime
-    os: dict | None = None
+    pushed_at: datetime | None
+    platform: str = ""  # Inspector's platform, e.g. DEBIAN_12 (scan_findings.platform)
 
     @property
     def resource_id(self) -> str:
@@ -38,9 +37,9 @@ def basic_finding(row) -> dict[str, Any]:
     pkg = d["package"]
     attrs = [{"key": "package_version", "value": pkg["version"]},
              {"key": "package_name", "value": pkg["name"]}]
-    for s in d.get("scores", []):
+    for s in d.get("scores", []):  # CVSS2_*, CVSS3_*, CVSS4_* (v4-only advisories too)
         major = s["version"][0]
-        if major in ("2", "3"):
+        if major in ("2", "3", "4"):
             attrs += [{"key": f"CVSS{major}_VECTOR", "value": s["vector"]},
                       {"key": f"CVSS{major}_SCORE", "value": str(s["score"])}]
     if d.get("fixed"):
@@ -84,9 +83,8 @@ def _resource(ref: ImageRef) -> dict[str, Any]:
                "registry": ref.account_id, "pushedAt": ref.pushed_at}
     if ref.tags:
         details["imageTags"] = ref.tags
-    platform = os_release.platform(ref.os)
-    if platform:
-        details["platform"] = platform
+    if ref.platform:
+        details["platform"] = ref.platform
     return {"type": "AWS_ECR_CONTAINER_IMAGE", "id": ref.resource_id, "partition": "aws",
             "region": ref.region, "details": {"awsEcrContainerImage": details}}
 

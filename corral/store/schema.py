@@ -431,10 +431,31 @@ scan_findings = Table(
     Column("first_observed_at", UTCDateTime(), nullable=False),
     Column("last_observed_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Denormalized at write time (0008) so Inspector's filters, sorts and pages run in SQL
+    # without reading ``data`` or the image's inventory: the image digest (with image_id,
+    # which image a finding belongs to even after an id is reused), the package's version,
+    # file and layer, the advisory's aliases as "|A|B|" (so "|X|" finds one exactly), the
+    # image's Inspector platform, and the severity's rank (UNTRIAGED -1 … CRITICAL 4).
+    Column("image_digest", String(140), nullable=False, server_default=""),
+    Column("package_version", String(512), nullable=False, server_default=""),
+    Column("package_path", String(1024), nullable=False, server_default=""),
+    Column("layer_hash", String(140), nullable=False, server_default=""),
+    Column("aliases", Text, nullable=False, server_default="||"),
+    Column("platform", String(64), nullable=False, server_default=""),
+    Column("severity_rank", Integer, nullable=False, server_default="-1"),
     UniqueConstraint("image_id", "key", name="uq_scan_finding"),
 )
 Index("ix_scan_findings_scope", scan_findings.c.account_id, scan_findings.c.region,
       scan_findings.c.status)
+# Keyset pages: the default order (id) and the severity sort walk these in order.
+Index("ix_scan_findings_page", scan_findings.c.account_id, scan_findings.c.region,
+      scan_findings.c.id)
+Index("ix_scan_findings_severity", scan_findings.c.account_id, scan_findings.c.region,
+      scan_findings.c.severity_rank, scan_findings.c.id)
+# Selective filters: one vulnerability, one package, one image.
+Index("ix_scan_findings_advisory", scan_findings.c.advisory_id)
+Index("ix_scan_findings_package", scan_findings.c.package_name)
+Index("ix_scan_findings_digest", scan_findings.c.image_digest)
 
 # Per-layer inventories: a layer's catalog depends only on its bytes and the catalogers.
 scan_layer_cache = Table(
@@ -598,3 +619,70 @@ ecs_services = Table(
     Column("doc", JsonValue(), nullable=False),  # the Service shape, deployments and events
 )
 Index("ix_ecs_services_status", ecs_services.c.status)
+
+# --- elbv2 (issue 11: corral/elb) -------------------------------------------------------------
+# Each ``doc`` is the AWS output shape (LoadBalancer, Listener, Rule, TargetGroup) as Describe
+# returns it, plus a private "x-corral" object (attributes, tags) the provider strips.
+
+elb_load_balancers = Table(
+    "elb_load_balancers",
+    metadata,
+    Column("arn", String(512), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("doc", JsonValue(), nullable=False),
+    UniqueConstraint("account_id", "region", "name", name="uq_elb_load_balancer_name"),
+)
+
+elb_listeners = Table(
+    "elb_listeners",
+    metadata,
+    Column("arn", String(512), primary_key=True),
+    Column("load_balancer_arn", String(512), nullable=False, index=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("doc", JsonValue(), nullable=False),
+    UniqueConstraint("load_balancer_arn", "port", name="uq_elb_listener_port"),
+)
+
+# A listener's rules; its default rule is the row whose priority is NULL.
+elb_rules = Table(
+    "elb_rules",
+    metadata,
+    Column("arn", String(512), primary_key=True),
+    Column("listener_arn", String(512), nullable=False, index=True),
+    Column("priority", Integer),
+    Column("doc", JsonValue(), nullable=False),
+    UniqueConstraint("listener_arn", "priority", name="uq_elb_rule_priority"),
+)
+
+elb_target_groups = Table(
+    "elb_target_groups",
+    metadata,
+    Column("arn", String(512), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("doc", JsonValue(), nullable=False),
+    UniqueConstraint("account_id", "region", "name", name="uq_elb_target_group_name"),
+)
+
+# Registered targets: state initial | healthy | unhealthy | draining (``unused`` is computed).
+elb_targets = Table(
+    "elb_targets",
+    metadata,
+    Column("target_group_arn", String(512), primary_key=True),
+    Column("target_id", String(64), primary_key=True),
+    Column("port", Integer, primary_key=True),
+    Column("availability_zone", String(32)),  # None: not given at registration
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64)),
+    Column("description", String(256)),
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("drain_until", UTCDateTime()),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -78,6 +78,33 @@ def test_list_findings_sorts_and_paginates(inspected):
         f["findingArn"] for f in ordered]
 
 
+SORT_FIELDS = ["SEVERITY", "FIRST_OBSERVED_AT", "LAST_OBSERVED_AT", "INSPECTOR_SCORE",
+               "VULNERABILITY_ID", "FINDING_STATUS", "ECR_IMAGE_REPOSITORY_NAME",
+               "ECR_IMAGE_PUSHED_AT", "AWS_ACCOUNT_ID", "FINDING_TYPE"]
+
+
+@pytest.mark.parametrize("order", ["ASC", "DESC"])
+@pytest.mark.parametrize("field", SORT_FIELDS)
+def test_every_sort_field_pages_by_keyset(inspected, field, order):
+    """Pages of one finding each, walked with the keyset cursor, equal the one-page answer,
+    and that answer is ordered by the field (ties by finding id, in the same direction)."""
+    _, inspector, _ = inspected
+    sort = {"field": field, "sortOrder": order}
+    whole = inspector.list_findings(sortCriteria=sort)["findings"]
+    pages = inspector.get_paginator("list_findings").paginate(
+        sortCriteria=sort, PaginationConfig={"PageSize": 1})
+    assert [f["findingArn"] for p in pages for f in p["findings"]] == [
+        f["findingArn"] for f in whole]
+    key = {"SEVERITY": lambda f: ["UNTRIAGED", "INFORMATIONAL", "LOW", "MEDIUM", "HIGH",
+                                  "CRITICAL"].index(f["severity"]),
+           "INSPECTOR_SCORE": lambda f: f.get("inspectorScore", 0.0),
+           "VULNERABILITY_ID": lambda f: f["packageVulnerabilityDetails"]["vulnerabilityId"],
+           "FIRST_OBSERVED_AT": lambda f: f["firstObservedAt"]}.get(field)
+    if key is not None:
+        values = [key(f) for f in whole]
+        assert values == sorted(values, reverse=order == "DESC")
+
+
 def test_aggregations(inspected):
     _, inspector, _ = inspected
     out = inspector.list_finding_aggregations(aggregationType="PACKAGE")
@@ -146,3 +173,119 @@ def test_rescan_duration_configuration(inspected):
     state = inspector.get_configuration()["ecrConfiguration"]["rescanDurationState"]
     assert state["rescanDuration"] == "LIFETIME"
     inspector.update_configuration(ecrConfiguration={"rescanDuration": "DAYS_14"})
+
+
+def test_list_findings_sql_filters(inspected):
+    """Filters that run in SQL on denormalized columns: tags (EXISTS), aliases, finding ARN
+    (EQUALS is one id, PREFIX an id range), package version, title, NOT_EQUALS, ranges."""
+    _, inspector, digest = inspected
+    every = inspector.list_findings()["findings"]
+    one = every[0]
+
+    def ids(**criteria) -> set[str]:
+        return {f["findingArn"] for f in inspector.list_findings(
+            filterCriteria=criteria)["findings"]}
+
+    everything = {f["findingArn"] for f in every}
+    eq = {"comparison": "EQUALS"}
+    assert ids(ecrImageTags=[{**eq, "value": "prod"}]) == everything
+    assert ids(ecrImageTags=[{"comparison": "PREFIX", "value": "pr"}]) == everything
+    assert ids(ecrImageTags=[{"comparison": "PREFIX", "value": "PR"}]) == set()  # case-sensitive
+    assert ids(ecrImageTags=[{"comparison": "NOT_EQUALS", "value": "prod"}]) == set()
+    assert ids(findingArn=[{**eq, "value": one["findingArn"]}]) == {one["findingArn"]}
+    stem = one["findingArn"].rsplit("/", 1)[0] + "/"
+    assert ids(findingArn=[{"comparison": "PREFIX", "value": stem}]) == everything
+    assert ids(findingArn=[{"comparison": "NOT_EQUALS", "value": one["findingArn"]}]) == \
+        everything - {one["findingArn"]}
+    alias = next(f for f in every if f["packageVulnerabilityDetails"]["relatedVulnerabilities"])
+    cve = alias["packageVulnerabilityDetails"]["relatedVulnerabilities"][0]
+    assert alias["findingArn"] in ids(relatedVulnerabilities=[{**eq, "value": cve}])
+    assert ids(relatedVulnerabilities=[{**eq, "value": cve[:-1]}]) == set()
+    pkg = one["packageVulnerabilityDetails"]["vulnerablePackages"][0]
+    assert one["findingArn"] in ids(vulnerablePackages=[{
+        "name": {**eq, "value": pkg["name"]}, "version": {**eq, "value": pkg["version"]}}])
+    assert ids(title=[{**eq, "value": one["title"]}]) == {
+        f["findingArn"] for f in every if f["title"] == one["title"]}
+    assert ids(inspectorScore=[{"lowerInclusive": 9.0, "upperInclusive": 10.0}]) == {
+        f["findingArn"] for f in every if f.get("inspectorScore", 0) >= 9.0}
+    assert ids(ecrImageHash=[{**eq, "value": digest}],
+               findingType=[{**eq, "value": "NETWORK_REACHABILITY"}]) == set()
+
+
+def test_list_findings_tokens_belong_to_their_query(inspected):
+    _, inspector, _ = inspected
+    first = inspector.list_findings(maxResults=1)
+    assert len(first["findings"]) == 1 and first["nextToken"]
+    with pytest.raises(inspector.exceptions.ValidationException):
+        inspector.list_findings(nextToken=first["nextToken"], sortCriteria={
+            "field": "SEVERITY", "sortOrder": "DESC"})
+    with pytest.raises(inspector.exceptions.ValidationException):
+        inspector.list_findings(maxResults=101)
+    second = inspector.list_findings(maxResults=1, nextToken=first["nextToken"])
+    assert second["findings"][0]["findingArn"] != first["findings"][0]["findingArn"]
+
+
+def test_aggregations_sort_filter_and_page(inspected):
+    _, inspector, digest = inspected
+    out = inspector.list_finding_aggregations(aggregationType="TITLE", aggregationRequest={
+        "titleAggregation": {"sortBy": "ALL", "sortOrder": "DESC"}}, maxResults=1)
+    pages = [out]
+    while "nextToken" in pages[-1]:
+        pages.append(inspector.list_finding_aggregations(
+            aggregationType="TITLE", maxResults=1, nextToken=pages[-1]["nextToken"],
+            aggregationRequest={"titleAggregation": {"sortBy": "ALL", "sortOrder": "DESC"}}))
+    titles = [r["titleAggregation"] for p in pages for r in p["responses"]]
+    assert len(titles) == len({t["title"] for t in titles}) >= 3
+    alls = [t["severityCounts"]["all"] for t in titles]
+    assert alls == sorted(alls, reverse=True)
+    only = inspector.list_finding_aggregations(aggregationType="PACKAGE", aggregationRequest={
+        "packageAggregation": {"packageNames": [{"comparison": "EQUALS", "value": "lodash"}]}})
+    assert [r["packageAggregation"]["packageName"] for r in only["responses"]] == ["lodash"]
+    [image] = inspector.list_finding_aggregations(
+        aggregationType="AWS_ECR_CONTAINER")["responses"]
+    agg = image["awsEcrContainerAggregation"]
+    assert agg["imageSha"] == digest and agg["imageTags"] == ["prod"]
+    assert agg["resourceId"].endswith("repository/web/app/" + digest)
+    [layer] = inspector.list_finding_aggregations(aggregationType="IMAGE_LAYER")["responses"]
+    assert layer["imageLayerAggregation"]["layerHash"].startswith("sha256:")
+
+
+def test_cvss_v4_only_finding_has_score_and_vector(tmp_path):
+    """Issue 17 item 7: an advisory scored only with CVSS 4.0 (PYSEC-2025-186, pywasm3)
+    shows its score and vector: CVSS4_SCORE / CVSS4_VECTOR in ECR basic attributes, a
+    version "4.0" entry in Inspector's packageVulnerabilityDetails.cvss, and
+    inspectorScore / inspectorScoreDetails (ECR enhanced: score / scoreDetails)."""
+    from tests.server import CorralServer
+
+    wanted = "PYSEC-2025-186"
+    with open(vulndata() / "osv" / "PyPI.jsonl") as f:
+        [line] = [x for x in f if f'"id":"{wanted}"' in x.replace(" ", "")]
+    record = json.loads(line)
+    assert {s["type"] for s in record["severity"]} == {"CVSS_V4"}
+    vector = record["severity"][0]["score"]
+    (tmp_path / "v4.jsonl").write_text(line)
+    server = CorralServer(tmp_path / "data").start()
+    try:
+        admin(server, "vulndb/import", {"path": str(tmp_path / "v4.jsonl")})
+        ecr, inspector = server.client("ecr"), server.client("inspector2")
+        ecr.create_repository(repositoryName="v4", imageScanningConfiguration={
+            "scanOnPush": True})
+        digest = push_files(ecr, "v4", build.dist_info("pywasm3", "0.5.0"))
+        [basic] = wait_scan(ecr, "v4", digest)["imageScanFindings"]["findings"]
+        attrs = {a["key"]: a["value"] for a in basic["attributes"]}
+        assert basic["name"] == wanted and basic["severity"] == "LOW"
+        assert attrs["CVSS4_VECTOR"] == vector and attrs["CVSS4_SCORE"] == "1.9"
+        assert not any(k.startswith("CVSS3") for k in attrs)
+        inspector.enable(resourceTypes=["ECR"])  # re-scans it under enhanced scanning
+        [enhanced] = wait_scan(ecr, "v4", digest, until=("ACTIVE",))["imageScanFindings"][
+            "enhancedFindings"]
+        assert enhanced["score"] == 1.9
+        assert enhanced["scoreDetails"]["cvss"]["version"] == "4.0"
+        [finding] = inspector.list_findings()["findings"]
+        assert finding["packageVulnerabilityDetails"]["cvss"] == [
+            {"baseScore": 1.9, "scoringVector": vector, "version": "4.0", "source": "OSV"}]
+        assert finding["inspectorScore"] == 1.9
+        details = finding["inspectorScoreDetails"]["adjustedCvss"]
+        assert details["version"] == "4.0" and details["scoringVector"] == vector
+    finally:
+        server.stop()
