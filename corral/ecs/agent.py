@@ -212,6 +212,8 @@ class TaskWorker(threading.Thread):
                 for k in STOP_FIELDS:  # StopTask arrived meanwhile: the user's words win
                     if k in current.doc:
                         doc[k] = current.doc[k]
+            if "lb" in current.private:  # the scheduler's (load_balancing.py): its word wins
+                doc[PRIVATE]["lb"] = current.private["lb"]
             changed = task_engine.visible(doc) != task_engine.visible(current.doc)
             if doc == current.doc:
                 return

@@ -14,14 +14,15 @@ naming it, so a crash never starts one twice.
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import time
 import uuid
 
 from corral.controller import Controller
-from corral.ecs import clusters, instances, placement, services, taskdefs, tasks
-from corral.ecs.service_planner import TaskInfo, plan
+from corral.ecs import clusters, instances, load_balancing, placement, services, taskdefs, tasks
+from corral.ecs.service_planner import TargetHealth, TaskInfo, plan
 from corral.ecs.services import PRIVATE, ServiceRow, add_event
 from corral.ecs.task_ops import launch_task
 from corral.store import Store
@@ -65,9 +66,16 @@ class ServiceScheduler(Controller):
                 return
             rows = tasks.query(db, account, region, cluster, service=name)
             known = {d["id"] for d in row.doc["deployments"]}
-            infos = [_info(t) for t in rows if t.doc.get("startedBy") in known]
             now = time.time()
-            p = plan(row.doc, infos, now=now, new_id=lambda: str(uuid.uuid4()))
+            lb_health, messages = load_balancing.sync(db, row.doc, rows, now)
+            infos = [_info(t, lb_health.get(t.task_id)) for t in rows
+                     if t.doc.get("startedBy") in known]
+            doc = row.doc
+            if messages:
+                doc = copy.deepcopy(doc)
+                for message in messages:
+                    add_event(doc, message, now, str(uuid.uuid4()))
+            p = plan(doc, infos, now=now, new_id=lambda: str(uuid.uuid4()))
             if not p.start and not p.stop and p.doc == row.doc:
                 return  # steady: no write (the store fsyncs every commit)
             by_id = {t.task_id: t for t in rows}
@@ -134,7 +142,7 @@ class ServiceScheduler(Controller):
         return None
 
 
-def _info(row: tasks.TaskRow) -> TaskInfo:
+def _info(row: tasks.TaskRow, lb: TargetHealth | None) -> TaskInfo:
     doc = row.doc
     defs = row.private["td"]["containerDefinitions"]
     return TaskInfo(
@@ -143,7 +151,7 @@ def _info(row: tasks.TaskRow) -> TaskInfo:
         health=doc.get("healthStatus", "UNKNOWN"),
         checked=any(c.get("essential", True) and c.get("healthCheck") for c in defs),
         created_at=doc["createdAt"], started_at=doc.get("startedAt"),
-        stop_code=doc.get("stopCode"))
+        stop_code=doc.get("stopCode"), lb=lb)
 
 
 def _stop(db, row: tasks.TaskRow, reason: str, now: float) -> None:

@@ -37,7 +37,7 @@ from sqlalchemy import Connection
 from corral.aws import arns
 from corral.aws.context import RequestContext
 from corral.aws.provider import acts_on
-from corral.ecs import clusters, names, services, taskdefs
+from corral.ecs import clusters, load_balancing, names, services, taskdefs
 from corral.ecs import service_docs as docs
 from corral.ecs import service_rules as rules
 from corral.ecs.errors import (
@@ -152,6 +152,7 @@ class ServiceOperations:
         self._check_run(ctx, params, td, launch)
         lbs = params.get("loadBalancers") or []
         rules.check_load_balancers(lbs, td)
+        load_balancing.check_target_groups(ctx.db, ctx.account_id, ctx.region, lbs, td)
         rules.check_grace(params.get("healthCheckGracePeriodSeconds"), lbs)
         rules.check_placement(td, params.get("placementConstraints") or [],
                               params.get("placementStrategy") or [], daemon)
@@ -256,6 +257,8 @@ class ServiceOperations:
         if params.get("loadBalancers") is not None:
             doc["loadBalancers"] = params["loadBalancers"]
         rules.check_load_balancers(doc.get("loadBalancers") or [], td)
+        load_balancing.check_target_groups(ctx.db, ctx.account_id, ctx.region,
+                                           doc.get("loadBalancers") or [], td)
         self._update_settings(params, doc, td, daemon)
         return td
 

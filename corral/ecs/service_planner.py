@@ -19,10 +19,12 @@ The rolling update is arithmetic over counts (Kubernetes' rolling.go, Nomad's re
                healthy − 1 ≥ floor; PRIMARY tasks above D (pending first)
 
 Rules, first match wins where they overlap:
-1. A RUNNING task whose essential containers are UNHEALTHY after healthCheckGracePeriodSeconds
-   is stopped (``Task failed container health checks``) and replaced.
-2. A task counts as healthy once RUNNING and, with container health checks, HEALTHY; without
-   them, 40 seconds after it started RUNNING (§3.4).
+1. A RUNNING task whose essential containers are UNHEALTHY, or whose load balancer target is
+   unhealthy, after healthCheckGracePeriodSeconds is stopped (``Task failed container health
+   checks`` / ``Task failed ELB health checks in (target-group …)``) and replaced.
+2. A task counts as healthy once RUNNING and, with container health checks, HEALTHY; behind a
+   load balancer, once its targets are healthy too; with neither, 40 seconds after it started
+   RUNNING (§3.4).
 3. Tasks of the PRIMARY deployment that fail — stop before RUNNING, or fail health checks —
    count toward the circuit breaker; a healthy PRIMARY task resets the count. At
    min(200, max(3, ceil(D / 2))) failures the deployment is FAILED; with rollback, the most
@@ -51,6 +53,16 @@ THROTTLE_BASE, THROTTLE_MAX = 5.0, 900.0
 BREAKER_KEEP = 200  # task ids a deployment remembers having counted
 STARTING = ("PROVISIONING", "PENDING", "ACTIVATING")
 UNHEALTHY = "Task failed container health checks"
+ELB_UNHEALTHY = "Task failed ELB health checks in (target-group {})"
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """A task's targets, as the load balancers see them (corral/ecs/load_balancing.py)."""
+    state: str  # initial | healthy | unhealthy
+    target_group: str = ""
+    port: int = 0
+    reason: str = ""  # ALB's description, e.g. "Health checks failed with these codes: [500]"
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,7 @@ class TaskInfo:
     created_at: float
     started_at: float | None = None  # reached RUNNING at
     stop_code: str | None = None
+    lb: TargetHealth | None = None  # behind load balancers: its targets' health
 
     @property
     def done(self) -> bool:
@@ -84,9 +97,12 @@ class TaskInfo:
     def healthy(self, now: float) -> bool:
         if not self.running:
             return False
-        if self.checked:
-            return self.health == "HEALTHY"
-        return self.started_at is not None and now - self.started_at >= HEALTHY_AFTER
+        if self.checked and self.health != "HEALTHY":
+            return False
+        if self.lb is not None:
+            return self.lb.state == "healthy"
+        return self.checked or (self.started_at is not None
+                                and now - self.started_at >= HEALTHY_AFTER)
 
     @property
     def failed_to_start(self) -> bool:
@@ -125,8 +141,13 @@ def plan(service: dict[str, Any], tasks: list[TaskInfo], *, now: float,
     unhealthy = _unhealthy(doc, tasks, now)
     _count_failures(doc, tasks, unhealthy, now, event)
     for t in unhealthy:
-        event(f"(task {t.task_id}) failed container health checks.")
-        p.stop.append((t.task_id, UNHEALTHY))
+        if t.lb is not None and t.lb.state == "unhealthy":
+            event(f"(task {t.task_id}) (port {t.lb.port}) is unhealthy in (target-group "
+                  f"{t.lb.target_group}) due to (reason {t.lb.reason}).")
+            p.stop.append((t.task_id, ELB_UNHEALTHY.format(t.lb.target_group)))
+        else:
+            event(f"(task {t.task_id}) failed container health checks.")
+            p.stop.append((t.task_id, UNHEALTHY))
     stopped = {t for t, _ in p.stop}
     live = [t for t in tasks if t.active and t.task_id not in stopped]
     desired = 0 if doc["status"] == "DRAINING" else doc["desiredCount"]
@@ -143,7 +164,7 @@ def plan(service: dict[str, Any], tasks: list[TaskInfo], *, now: float,
                 continue
             healthy -= 1
         p.stop.append((t, f"Scaling activity initiated by (deployment {deploy})"))
-    scaled = [t for t, reason in p.stop if reason != UNHEALTHY]
+    scaled = [t for t, _ in p.stop if t not in stopped]
     if scaled:
         event(f"has stopped {len(scaled)} running tasks: "
               + " ".join(f"(task {t})" for t in scaled) + ".")
@@ -247,8 +268,10 @@ def _once(doc: dict, key: str, event, message: str) -> None:
 
 def _unhealthy(doc: dict, tasks: list[TaskInfo], now: float) -> list[TaskInfo]:
     grace = doc.get("healthCheckGracePeriodSeconds") or 0
-    return [t for t in tasks if t.running and t.checked and t.health == "UNHEALTHY"
-            and t.started_at is not None and now - t.started_at >= grace]
+    return [t for t in tasks if t.running and t.started_at is not None
+            and now - t.started_at >= grace
+            and ((t.checked and t.health == "UNHEALTHY")
+                 or (t.lb is not None and t.lb.state == "unhealthy"))]
 
 
 # --- which deployment launches, which tasks stop ----------------------------------------------

@@ -23,6 +23,8 @@ Rules, first match wins where they overlap:
 3. Shutdown runs in reverse dependency order: a container is signalled only once every
    container depending on it has stopped; SIGKILL follows after its stopTimeout.
 4. The task is RUNNING once every container has started (or ended), PENDING before.
+5. A stopping task registered with load balancers stays DEACTIVATING, its containers running,
+   until the service scheduler has drained its targets (``load_balancing.held``).
 """
 
 from __future__ import annotations
@@ -214,6 +216,9 @@ def _stop(doc: dict, defs: dict, facts: dict, now: float, default_timeout: float
         if f["known"] == "NONE":
             f["known"] = "STOPPED"  # never started: nothing to stop
     running = [n for n, f in facts.items() if f["known"] in ("CREATED", "RUNNING")]
+    if running and _draining(doc):
+        doc["lastStatus"] = "DEACTIVATING"
+        return []
     if doc["lastStatus"] != "STOPPED" and (running or not p.get("cleaned")):
         doc["lastStatus"] = "DEPROVISIONING" if not running and doc.get("attachments") \
             else "STOPPING"
@@ -239,6 +244,11 @@ def _stop(doc: dict, defs: dict, facts: dict, now: float, default_timeout: float
             doc["lastStatus"], doc["stoppedAt"] = "STOPPED", now
             doc["executionStoppedAt"] = doc.get("executionStoppedAt") or now
     return actions
+
+
+def _draining(doc: dict) -> bool:
+    record = doc[PRIVATE].get("lb")  # written by the scheduler: corral/ecs/load_balancing.py
+    return bool(record and record["registered"] and not record.get("released"))
 
 
 def _deps_of(container: dict) -> set[str]:

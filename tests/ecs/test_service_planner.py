@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corral.ecs.service_planner import TaskInfo, bounds, breaker_threshold, plan
+from corral.ecs.service_planner import TargetHealth, TaskInfo, bounds, breaker_threshold, plan
 from corral.ecs.services import BREAKER, PRIVATE
 
 T0 = 1_000_000.0
@@ -120,6 +120,54 @@ def test_a_task_without_health_checks_counts_healthy_40_seconds_after_running():
     assert p.stop == []
     p = plan(rolling(2), healthy(2) + fresh, now=T0 + 1, new_id=ids())
     assert len(p.stop) == 2
+
+
+TG = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef"
+
+
+def behind_lb(tasks: list[TaskInfo], state: str, reason: str = "") -> list[TaskInfo]:
+    return [replace(t, checked=False, health="UNKNOWN", lb=TargetHealth(state, TG, 8080, reason))
+            for t in tasks]
+
+
+def test_behind_a_load_balancer_new_tasks_count_once_their_targets_are_healthy():
+    """Reference §3.4: with a load balancer and no container health check, the target group's
+    health check decides — not the 40-second rule."""
+    waiting = behind_lb(healthy(2, NEW), "initial")
+    assert plan(rolling(2), healthy(2) + waiting, now=T0 + 3600, new_id=ids()).stop == []
+    ready = behind_lb(healthy(2, NEW), "healthy")
+    p = plan(rolling(2), healthy(2) + ready, now=T0, new_id=ids())
+    assert sorted(t for t, _ in p.stop) == sorted(t.task_id for t in healthy(2))
+
+
+def test_a_container_health_check_must_pass_too_behind_a_load_balancer():
+    tasks = [replace(t, health="UNKNOWN", lb=TargetHealth("healthy", TG, 8080))
+             for t in healthy(2, NEW)]
+    assert plan(rolling(2), healthy(2) + tasks, now=T0, new_id=ids()).stop == []
+
+
+def test_a_task_failing_elb_health_checks_is_replaced_after_the_grace_period():
+    sick = behind_lb(healthy(1, NEW, 1), "unhealthy",
+                     "Health checks failed with these codes: [500]")
+    tasks = behind_lb(healthy(1, NEW), "healthy") + sick
+    doc = service(2)
+    doc["healthCheckGracePeriodSeconds"] = 200  # the tasks started 100 s ago
+    assert plan(doc, tasks, now=T0, new_id=ids()).stop == []
+    p = plan(service(2), tasks, now=T0, new_id=ids())
+    assert p.stop == [(sick[0].task_id, f"Task failed ELB health checks in (target-group {TG})")]
+    assert messages(p) == [
+        f"(service web) (task {sick[0].task_id}) (port 8080) is unhealthy in (target-group {TG}) "
+        "due to (reason Health checks failed with these codes: [500]).",
+        f"(service web) has started 1 tasks: (task {p.start[0][1]}). Amazon ECS replaced 1 "
+        "tasks due to an unhealthy status."]
+
+
+def test_elb_health_check_failures_count_toward_the_breaker():
+    sick = behind_lb(healthy(3, NEW), "unhealthy", "Request timed out")
+    p = plan(service(3, breaker={"enable": True, "rollback": False}), sick, now=T0,
+             new_id=ids())
+    assert p.doc["deployments"][0]["failedTasks"] == 3
+    assert p.doc["deployments"][0]["rolloutState"] == "FAILED"
 
 
 # --- replacement, scaling, draining ----------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import uuid
 from contextlib import suppress
 from datetime import datetime
@@ -157,11 +158,57 @@ def test_fargate_service_keeps_network_and_platform(ecs, env):
             ) == ("1.4.0", ["subnet-0123"])
 
 
-def test_load_balancer_service_stores_target_group_and_grace_period(ecs, env):
-    lb = {"targetGroupArn": TG, "containerName": "web", "containerPort": 80}
+@pytest.fixture(scope="module")
+def groups(server):
+    """Target groups of both types, one forwarded to by a load balancer's listener, one not."""
+    elb = server.client("elbv2")
+    lb = elb.create_load_balancer(Name=f"svc-{_uid()}")["LoadBalancers"][0]["LoadBalancerArn"]
+    made = {key: elb.create_target_group(Name=f"svc-{key}-{_uid()}", Protocol="HTTP", Port=80,
+                                         VpcId="vpc-1", TargetType=kind,
+                                         )["TargetGroups"][0]["TargetGroupArn"]
+            for key, kind in (("instance", "instance"), ("ip", "ip"), ("lonely", "instance"))}
+    with socket.socket() as s:  # a free port for the listener
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    listener = elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=port, DefaultActions=[
+        {"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": made["instance"], "Weight": 1},
+            {"TargetGroupArn": made["ip"], "Weight": 1}]}}])["Listeners"][0]["ListenerArn"]
+    yield made
+    elb.delete_listener(ListenerArn=listener)
+    elb.delete_load_balancer(LoadBalancerArn=lb)
+    for arn in made.values():
+        elb.delete_target_group(TargetGroupArn=arn)
+
+
+def test_load_balancer_service_stores_target_group_and_grace_period(ecs, env, groups):
+    lb = {"targetGroupArn": groups["instance"], "containerName": "web", "containerPort": 80}
     s = create(ecs, env, loadBalancers=[lb], healthCheckGracePeriodSeconds=30)
     assert s["loadBalancers"] == [lb]
     assert s["healthCheckGracePeriodSeconds"] == 30
+
+
+def test_target_groups_must_exist_have_a_load_balancer_and_fit_the_network_mode(ecs, env,
+                                                                                groups):
+    def lbs(arn: str) -> list[dict]:
+        return [{"targetGroupArn": arn, "containerName": "web", "containerPort": 80}]
+
+    assert error_of(ecs.create_service, cluster=env["cluster"], serviceName=f"b-{_uid()}",
+                    desiredCount=0, taskDefinition=env["td"]["taskDefinitionArn"],
+                    loadBalancers=lbs(TG)) == (
+        "InvalidParameterException",
+        f"The target group with targetGroupArn {TG} does not exist.")
+    assert error_of(ecs.create_service, cluster=env["cluster"], serviceName=f"b-{_uid()}",
+                    desiredCount=0, taskDefinition=env["td"]["taskDefinitionArn"],
+                    loadBalancers=lbs(groups["lonely"])) == (
+        "InvalidParameterException", f"The target group with targetGroupArn {groups['lonely']} "
+        "does not have an associated load balancer.")
+    assert error_of(ecs.create_service, cluster=env["cluster"], serviceName=f"b-{_uid()}",
+                    desiredCount=0, taskDefinition=env["td"]["taskDefinitionArn"],
+                    loadBalancers=lbs(groups["ip"])) == (
+        "InvalidParameterException", f"The provided target group {groups['ip']} has target "
+        "type ip, which is incompatible with the bridge network mode specified in the task "
+        "definition.")
 
 
 def test_same_client_token_is_an_idempotent_retry(ecs, env):

@@ -191,6 +191,19 @@ def test_shutdown_runs_in_reverse_dependency_order_then_kills_after_stop_timeout
     assert p.doc["stoppedReason"] == "Task stopped by user"
 
 
+def test_a_task_behind_a_load_balancer_is_deactivating_until_its_targets_drained():
+    doc = _ready(_doc({"name": "app"}, awsvpc=True))
+    doc.update(lastStatus="RUNNING", desiredStatus="STOPPED", stopCode="ServiceSchedulerInitiated")
+    _set(doc, "app", known="RUNNING", startedAt=T0)
+    doc[PRIVATE]["lb"] = {"registered": [["arn:tg", "10.220.0.5", 8080]]}
+    running = {"rt-app": ContainerState("running")}
+    p = plan(doc, running, T0 + 10)
+    assert _kinds(p) == [] and p.doc["lastStatus"] == "DEACTIVATING"  # in-flight requests finish
+    p.doc[PRIVATE]["lb"]["released"] = True  # the scheduler: every target group says unused
+    p = plan(p.doc, running, T0 + 20)
+    assert _kinds(p) == [("signal", "app")] and p.doc["lastStatus"] == "STOPPING"
+
+
 def test_a_vanished_container_is_reported():
     doc = _ready(_doc({"name": "app"}))
     _set(doc, "app", known="RUNNING", startedAt=T0)
