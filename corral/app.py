@@ -93,6 +93,7 @@ def build(settings: Settings) -> Corral:
     _wire_iam(corral)
     _wire_scanning(corral, blobs)
     _wire_ecs(corral, blobs, authorizer)
+    _wire_elb(corral)
     _register_shutdown(corral)
     corral.asgi = _asgi(corral, registry)
     return corral
@@ -183,6 +184,16 @@ def _wire_ecs(corral: Corral, blobs: BlobStore, authorizer: PolicyAuthorizer) ->
     for topic in ("ecs.service.changed", "ecs.task.changed"):
         corral.events.subscribe(topic, scheduler.wake)
     corral.controllers += [agent, scheduler]
+
+
+def _wire_elb(corral: Corral) -> None:
+    """Application Load Balancers: the data plane (a proxy per listener on its host port,
+    health checks, draining), woken by ELBv2 changes published after their commits."""
+    from corral.elb.balancer import LoadBalancerController
+
+    controller = LoadBalancerController(corral.store, corral.settings.host)
+    corral.events.subscribe("elb.changed", controller.wake)
+    corral.controllers.append(controller)
 
 
 async def _http_request(request: Request) -> HttpRequest:

@@ -164,10 +164,12 @@ def deregister(db: Connection, tg_arn: str, targets: list[dict[str, Any]],
 
 def set_state(db: Connection, tg_arn: str, target_id: str, port: int, state: str,
               reason: str | None, description: str | None, now: datetime) -> bool:
-    """A health-check transition (the data plane's); False if the target is gone."""
+    """A health-check transition (the data plane's); False if the target is gone or
+    draining (deregistration wins over a check that was in flight)."""
     result = db.execute(_where(update(elb_targets), tg_arn, target_id, port)
-                        .values(state=state, reason=reason, description=description,
-                                updated_at=now))
+                        .where(elb_targets.c.state != "draining")  # a check in flight when
+                        .values(state=state, reason=reason,    # DeregisterTargets committed
+                                description=description, updated_at=now))
     if result.rowcount:
         emit(db, "elb.changed", arn=tg_arn)
     return bool(result.rowcount)
