@@ -42,6 +42,9 @@ bench: deps .venv-bench/bin/python
 	$(BIN)/python bench/registry_throughput.py
 	$(BIN)/python bench/tasks.py
 	$(BIN)/python bench/services.py
+	$(BIN)/python bench/inspector_findings.py
+	$(BIN)/python bench/alb_proxy.py
+	$(BIN)/python bench/rolling_update.py
 
 coverage: deps
 	$(BIN)/python -m corral.aws.coverage > docs/COVERAGE.md
