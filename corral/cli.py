@@ -45,7 +45,8 @@ def _setup_logging(s: Settings) -> None:
 @click.option("--host", help="Interface to listen on (env CORRAL_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (env CORRAL_PORT, default 4566).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where state and blobs live (env CORRAL_DATA_DIR, default ~/.local/share/corral).")
+              help="Where state and blobs live (env CORRAL_DATA_DIR, default "
+                   "~/.local/share/corral).")
 @click.option("--tls", is_flag=True, default=None,
               help="Also serve TLS with a local CA's certificate (env CORRAL_TLS=1).")
 @click.option("--tls-port", type=int,
@@ -63,6 +64,10 @@ def up(host: str | None, port: int | None, data_dir: Path | None, tls: bool | No
     s = _settings(host=host, port=port, data_dir=data_dir, tls=tls, tls_port=tls_port,
                   registry_host=registry_host.lower() if registry_host else None)
     _setup_logging(s)
+    try:
+        sockets = serve.bind(s)  # before anything starts: a taken port is one clear line
+    except serve.ListenerError as e:
+        raise click.ClickException(str(e)) from None
     corral = build(s)
     files = _tls_files(s) if s.tls else None
     _banner(s, files)
@@ -70,7 +75,8 @@ def up(host: str | None, port: int | None, data_dir: Path | None, tls: bool | No
         os.getpid(), s.local_endpoint, public_endpoint=s.public_endpoint,
         tls_endpoint=s.local_tls_endpoint if s.tls else None)
     try:
-        serve.run(corral.asgi, s, files, on_ready=lambda: server_file.write(s.data_dir, info))
+        serve.run(corral.asgi, s, files, sockets,
+                  on_ready=lambda: server_file.write(s.data_dir, info))
     finally:
         server_file.remove(s.data_dir, info.pid)
 
@@ -112,24 +118,37 @@ def _banner(s: Settings, files) -> None:
 @click.option("--path", "path_only", is_flag=True, help="Print only the CA file's path.")
 def ca(data_dir: Path | None, path_only: bool) -> None:
     """The local CA that `corral up --tls` certificates chain to, and how to trust it.
-    Creates the CA (and the certificate) when they do not exist yet."""
+    Creates the CA when it does not exist yet; the server certificate is `up`'s alone. The
+    registry host and TLS endpoint are the running server's (its server file), else what
+    `corral up --tls` would use with these settings."""
+    from corral import server_file
+    from corral import tls as local_tls
+
     s = _settings(data_dir=data_dir)
-    files = _tls_files(s.with_(tls=True))
+    ca_cert = local_tls.ensure_ca(s.data_dir)
     if path_only:
-        click.echo(str(files.ca_cert))
+        click.echo(str(ca_cert))
         return
-    host = s.with_(tls=True).public_netloc
-    click.echo(f"{files.ca_cert}\n")
+    running = server_file.read(s.data_dir)
+    guess = s.with_(tls=True)
+    public = (running.public_endpoint if running and running.public_endpoint
+              else guess.public_endpoint)
+    tls_endpoint = running.tls_endpoint if running else guess.local_tls_endpoint
+    host = public.partition("://")[2]
+    click.echo(f"{ca_cert}\n")
+    if running is not None and not tls_endpoint:
+        click.echo("(the running server has no TLS listener: start it with `corral up --tls`)\n")
     click.echo("Trust it:")
     click.echo(f"  docker (per registry host; no --insecure-registry needed):\n"
                f"    mkdir -p /etc/docker/certs.d/{host}\n"
-               f"    cp {files.ca_cert} /etc/docker/certs.d/{host}/ca.crt")
+               f"    cp {ca_cert} /etc/docker/certs.d/{host}/ca.crt")
     click.echo(f"  podman, skopeo: the same under /etc/containers/certs.d/{host}/ca.crt")
-    click.echo(f"  aws CLI, boto3:          export AWS_CA_BUNDLE={files.ca_cert}")
+    click.echo(f"  aws CLI, boto3:          export AWS_CA_BUNDLE={ca_cert}"
+               + (f" AWS_ENDPOINT_URL={tls_endpoint}" if tls_endpoint else ""))
     click.echo(f"  Go tools (crane, regctl, docker-credential-ecr-login), curl, Python ssl:\n"
-               f"    export SSL_CERT_FILE={files.ca_cert}")
+               f"    export SSL_CERT_FILE={ca_cert}")
     click.echo("  the whole machine (Debian):\n"
-               f"    cp {files.ca_cert} /usr/local/share/ca-certificates/corral.crt && "
+               f"    cp {ca_cert} /usr/local/share/ca-certificates/corral.crt && "
                "update-ca-certificates")
 
 
@@ -153,8 +172,8 @@ def status(endpoint: str | None, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2, default=str))
         return
     console.print(f"Corral {report['version']} at [bold]{client.endpoint}[/]: {report['status']}")
-    console.print(f"  you are {report['identity']['Arn']} (account {report['identity']['Account']}, "
-                  f"region {report['region']})")
+    who = report["identity"]
+    console.print(f"  you are {who['Arn']} (account {who['Account']}, region {report['region']})")
     table = Table("service", "state", "holds")
     for name, state in report["services"].items():
         table.add_row(name, state, report["counts"].get(name, ""))

@@ -14,10 +14,13 @@ Three addresses come out of it, for three audiences:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from corral.ecr.scope import registry_of_host
 
 DEFAULT_ACCOUNT = "000000000000"
 DEFAULT_REGION = "us-east-1"
@@ -146,10 +149,24 @@ class Settings:
                 raise ValueError(f"{name} must be a port number, not {port}")
         if self.tls and self.tls_listen_port == self.port:
             raise ValueError(f"the TLS port must differ from the plain port {self.port}")
-        if self.registry_host and not _HOST.match(self.registry_host):
-            raise ValueError("CORRAL_REGISTRY_HOST is a host name with an optional :port, "
-                             f"not {self.registry_host!r}")
+        if self.registry_host:
+            self._check_registry_host()
         return self
+
+    def _check_registry_host(self) -> None:
+        m = _HOST.match(self.registry_host)
+        if m is None or (m.group(1) is not None and not 1 <= int(m.group(1)) <= 65535):
+            raise ValueError("CORRAL_REGISTRY_HOST is a host name with an optional :port "
+                             f"(1-65535), not {self.registry_host!r}")
+        named = registry_of_host(self.registry_host)
+        if named is not None and named != (self.account_id, self.region):
+            _, _, ecr, _, domain = self.registry_host.split(".", 4)
+            raise ValueError(
+                f"CORRAL_REGISTRY_HOST {self.registry_host!r} names account {named[0]} in "
+                f"{named[1]}, but this server's default registry is account {self.account_id} "
+                f"in {self.region}: pushes to that host would land in another registry than "
+                f"its repositoryUri says. Use {self.account_id}.dkr.{ecr}.{self.region}."
+                f"{domain}, or set CORRAL_ACCOUNT_ID and CORRAL_REGION to match")
 
     @property
     def root_keys(self) -> list[tuple[str, str, str]]:
@@ -180,18 +197,24 @@ class Settings:
         the host the server was told to listen on — 127.0.0.1 stays 127.0.0.1, so credentials
         saved for the address the user typed apply — with a wildcard bind shown as localhost."""
         if self.registry_host:
-            return _split_host(self.registry_host)[0]
-        return "localhost" if self.host in _WILDCARDS else self.host
+            return split_host(self.registry_host)[0]
+        return "localhost" if self.host in WILDCARDS else self.host
+
+    @property
+    def public_port(self) -> int | None:
+        """The port of the registry host clients are told (the one given with the registry
+        host, else the served one); None when it is the scheme's default (``…amazonaws.com``
+        on 443 looks exactly like ECR)."""
+        given = split_host(self.registry_host)[1] if self.registry_host else None
+        port = given or self.served_port
+        return None if port == _DEFAULT_PORTS[self.scheme] else port
 
     @property
     def public_netloc(self) -> str:
-        """``host[:port]`` of the default registry; the port is left out when it is the
-        scheme's default (``…amazonaws.com`` on 443 looks exactly like ECR)."""
-        given = _split_host(self.registry_host)[1] if self.registry_host else None
-        port = given or self.served_port
+        """``host[:port]`` of the default registry."""
         host = self.advertised_host
         shown = f"[{host}]" if ":" in host else host
-        return shown if port == _DEFAULT_PORTS[self.scheme] else f"{shown}:{port}"
+        return f"{shown}:{self.public_port}" if self.public_port else shown
 
     @property
     def public_endpoint(self) -> str:
@@ -210,12 +233,21 @@ class Settings:
                f"{self.tls_listen_port}"
 
 
-_WILDCARDS = ("0.0.0.0", "::", "")
+WILDCARDS = ("0.0.0.0", "::", "")  # bind hosts that mean every interface
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
-                   r"(?::\d{1,5})?$")
+                   r"(?::(\d{1,5}))?$")
 
 
-def _split_host(netloc: str) -> tuple[str, int | None]:
+def split_host(netloc: str) -> tuple[str, int | None]:
+    """``host[:port]`` as (host, port or None)."""
     host, colon, port = netloc.rpartition(":")
     return (host, int(port)) if colon and port.isdigit() else (netloc, None)
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -5,7 +5,8 @@
     {"pid": 4242, "endpoint": "http://127.0.0.1:4571", "tls_endpoint": "https://…",
      "public_endpoint": "…", "started_at": "2025-01-01T00:00:00+00:00"}
 
-and removes it on a clean exit (only if it is still its own: a second ``up`` on the same data
+(``corral ca`` reads ``public_endpoint`` and ``tls_endpoint`` from it, to name the running
+server's registry host and TLS endpoint) and removes it on a clean exit (only if it is still its own: a second ``up`` on the same data
 dir may have replaced it). A file whose pid is not alive is stale (``kill -9``) and ignored.
 
 Client commands (status, gc, lifecycle, vulndb, tasks, …) find the server in this order,
@@ -18,12 +19,12 @@ first match wins:
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from corral.files import read_json, write_json_atomic
 
 FALLBACK_ENDPOINT = "http://localhost:4566"
 FILE_NAME = "server.json"
@@ -41,16 +42,7 @@ class ServerInfo:
 def write(data_dir: Path, info: ServerInfo) -> Path:
     """Atomically (temp file + fsync + rename): readers never see half a file."""
     path = data_dir / FILE_NAME
-    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=f".{FILE_NAME}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(info.__dict__, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, asdict(info))
     return path
 
 
@@ -61,11 +53,11 @@ def starting(pid: int, endpoint: str, **extra: str | None) -> ServerInfo:
 def read(data_dir: Path) -> ServerInfo | None:
     """The running server of ``data_dir``; None when there is none, the file is unreadable
     or its process is gone."""
+    raw = read_json(data_dir / FILE_NAME)
     try:
-        raw = json.loads((data_dir / FILE_NAME).read_text())
         info = ServerInfo(int(raw["pid"]), str(raw["endpoint"]), str(raw["started_at"]),
                           raw.get("tls_endpoint"), raw.get("public_endpoint"))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # None, or not a server file
         return None
     return info if _alive(info.pid) else None
 
@@ -74,7 +66,7 @@ def remove(data_dir: Path, pid: int) -> None:
     """Remove the file if it is still ``pid``'s."""
     path = data_dir / FILE_NAME
     try:
-        if int(json.loads(path.read_text())["pid"]) == pid:
+        if int((read_json(path) or {})["pid"]) == pid:
             path.unlink()
     except (OSError, ValueError, KeyError, TypeError):
         pass  # already gone, or not ours to remove

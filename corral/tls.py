@@ -6,33 +6,41 @@
     <data_dir>/tls/server.key  its key (0600)
 
 ``ensure`` is idempotent: the CA is made once and kept (re-trusting it on every start would be
-a chore); the server certificate is re-issued only when ``reissue_reason`` says so — the names
-it must cover changed, it nears expiry, or it was not signed by the current CA. That decision
-is a pure function of the certificates, the wanted names and ``now``; the rest writes files
-atomically (temp file, fsync, rename) so a crash leaves the old pair or the new one.
+a chore; ``ensure_ca`` alone is what ``corral ca`` needs); the server certificate is re-issued
+only when ``reissue_reason`` says so — the names it must cover changed, it nears expiry, or it
+was not signed by the current CA. That decision is a pure function of the certificates, the
+wanted names and ``now``; the rest writes files atomically (temp file, fsync, rename) so a
+crash leaves the old pair or the new one, under an exclusive lock on ``tls/.lock`` so two
+processes (``corral up`` and ``corral ca``) never interleave a key with another's certificate.
 
 Names: what ``names_for`` lists — loopback, the bind host, ``*.dkr.ecr.<region>.localhost``
 for every ECR region (other accounts' registry hosts), and the advertised registry host; when
 that is ECR-shaped (``<acct>.dkr.ecr.<region>.amazonaws.com``), also its siblings for other
-accounts and ``api.ecr.<region>.amazonaws.com``, the API host the ECR credential helper calls.
+accounts (``corral.ecr.scope.registry_host`` decides those names) and
+``api.ecr.<region>.amazonaws.com``, the API host the ECR credential helper calls.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import os
+import socket
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from corral.config import Settings
-from corral.ecr.scope import registry_of_host
+from corral.config import WILDCARDS, Settings, is_ip, split_host
+from corral.ecr.scope import aws_ecr_domain, registry_host
 
 CA_LIFETIME = timedelta(days=3650)
 LEAF_LIFETIME = timedelta(days=397)  # the longest a publicly trusted leaf may live
@@ -48,17 +56,15 @@ class TlsFiles:
 
 def names_for(settings: Settings, regions: list[str]) -> list[str]:
     """Every DNS name and IP address the server certificate must cover, sorted."""
-    names = {"localhost", "127.0.0.1", "::1"}
-    if settings.host not in ("0.0.0.0", "::", ""):
+    names = {"localhost", "127.0.0.1", "::1", settings.advertised_host}
+    if settings.host not in WILDCARDS:
         names.add(settings.host)
-    names.update(f"*.dkr.ecr.{region}.localhost" for region in regions)
-    if settings.registry_host:
-        host = settings.advertised_host
-        names.add(host)
-        ecr = registry_of_host(host)
-        if ecr is not None and host.endswith(".amazonaws.com"):
-            names.add(f"*.dkr.ecr.{ecr[1]}.amazonaws.com")
-            names.add(f"api.ecr.{ecr[1]}.amazonaws.com")
+    for region in regions:  # any account's registry: "*" stands for the account
+        names.add(f"*.dkr.ecr.{region}.localhost")
+        names.add(split_host(registry_host(settings, "*", region))[0])
+    domain = aws_ecr_domain(settings)
+    if domain is not None:
+        names.add(f"api.ecr.{settings.region}.{domain}")
     return sorted(names)
 
 
@@ -72,25 +78,51 @@ def ecr_regions() -> list[str]:
 def ensure(data_dir: Path, names: list[str], now: datetime | None = None) -> TlsFiles:
     """The CA and a server certificate for ``names``, made or renewed as needed."""
     now = now or datetime.now(UTC)
+    files = _files(data_dir)
+    with _locked(files.cert.parent):
+        ca, ca_key = _load_or_make_ca(files.cert.parent, now)
+        leaf = (x509.load_pem_x509_certificate(files.cert.read_bytes())
+                if files.cert.exists() and files.key.exists() else None)
+        if leaf is not None and not _pair(leaf, files.key):
+            leaf = None  # a crash between writing the key and the certificate
+        if reissue_reason(leaf, ca, names, now) is not None:
+            key = ec.generate_private_key(ec.SECP256R1())
+            _write(files.key, _key_pem(key), private=True)
+            _write(files.cert, _pem(_issue_leaf(key, ca, ca_key, names, now)))
+    return files
+
+
+def ensure_ca(data_dir: Path, now: datetime | None = None) -> Path:
+    """The CA certificate's path, the CA made first if there is none; the server certificate
+    is left alone (only ``corral up --tls`` knows which names it must cover)."""
+    files = _files(data_dir)
+    with _locked(files.cert.parent):
+        _load_or_make_ca(files.cert.parent, now or datetime.now(UTC))
+    return files.ca_cert
+
+
+def _files(data_dir: Path) -> TlsFiles:
     base = data_dir / "tls"
     base.mkdir(parents=True, exist_ok=True)
-    files = TlsFiles(base / "ca.crt", base / "server.crt", base / "server.key")
-    ca_key_path = base / "ca.key"
-    if not (files.ca_cert.exists() and ca_key_path.exists()):
+    return TlsFiles(base / "ca.crt", base / "server.crt", base / "server.key")
+
+
+@contextlib.contextmanager
+def _locked(base: Path) -> Iterator[None]:
+    with open(base / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def _load_or_make_ca(base: Path, now: datetime
+                     ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert_path, key_path = base / "ca.crt", base / "ca.key"
+    if not (cert_path.exists() and key_path.exists()):
         key = ec.generate_private_key(ec.SECP256R1())
-        _write(ca_key_path, _key_pem(key), private=True)
-        _write(files.ca_cert, _pem(_issue_ca(key, now)))
-    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
-    ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
-    leaf = (x509.load_pem_x509_certificate(files.cert.read_bytes())
-            if files.cert.exists() and files.key.exists() else None)
-    if leaf is not None and not _pair(leaf, files.key):
-        leaf = None  # a crash between writing the key and the certificate
-    if reissue_reason(leaf, ca, names, now) is not None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        _write(files.key, _key_pem(key), private=True)
-        _write(files.cert, _pem(_issue_leaf(key, ca, ca_key, names, now)))
-    return files
+        _write(key_path, _key_pem(key), private=True)
+        _write(cert_path, _pem(_issue_ca(key, now)))
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    return x509.load_pem_x509_certificate(cert_path.read_bytes()), key
 
 
 def reissue_reason(leaf: x509.Certificate | None, ca: x509.Certificate, names: list[str],
@@ -99,13 +131,21 @@ def reissue_reason(leaf: x509.Certificate | None, ca: x509.Certificate, names: l
     Rules, first match wins:"""
     if leaf is None:
         return "missing"
-    if leaf.issuer != ca.subject:  # the CA was replaced (someone deleted ca.*)
-        return "issued by another CA"
+    if not _signed_by(leaf, ca):  # the CA was replaced (someone deleted ca.*); every CA
+        return "issued by another CA"  # has the same subject, so only the signature tells
     if leaf.not_valid_after_utc - now < RENEW_BEFORE:
         return "near expiry"
     if sorted(_san_strings(leaf)) != sorted(names):
         return "names changed"
     return None
+
+
+def _signed_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        leaf.verify_directly_issued_by(ca)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
 
 
 def _pair(cert: x509.Certificate, key_path: Path) -> bool:
@@ -195,24 +235,28 @@ def hosts_lines(settings: Settings) -> list[str]:
     """``/etc/hosts`` lines that make the registry hosts clients are told resolve for glibc
     and Go programs alike (docker, podman, the credential helper): ``*.localhost`` names
     resolve through glibc only with libnss-myhostname, and ECR-shaped ``amazonaws.com`` names
-    never resolve here without them."""
-    ip = settings.host if settings.host not in ("0.0.0.0", "::", "", "localhost") else "127.0.0.1"
+    never resolve here without them. The address is the bind host's (resolved when it is a
+    name); a comment line says so when it is a name that does not resolve."""
+    ip, note = _hosts_address(settings.host)
     accounts = [settings.account_id, *(a for a, _, _ in settings.extra_accounts)]
-    region = settings.region
-    names = [f"{a}.dkr.ecr.{region}.localhost" for a in accounts]
-    host = settings.advertised_host
-    ecr = registry_of_host(host) if settings.registry_host else None
-    if ecr is not None and host.endswith(".amazonaws.com"):
-        names += [f"{a}.dkr.ecr.{ecr[1]}.amazonaws.com" for a in accounts]
-        names.append(f"api.ecr.{ecr[1]}.amazonaws.com")
-    elif settings.registry_host and not _is_ip(host) and host != "localhost":
-        names.append(host)
-    return [f"{ip} {name}" for name in dict.fromkeys(names)]
+    names = [f"{a}.dkr.ecr.{settings.region}.localhost" for a in accounts]
+    names += [split_host(registry_host(settings, a, settings.region))[0] for a in accounts]
+    domain = aws_ecr_domain(settings)
+    if domain is not None:
+        names.append(f"api.ecr.{settings.region}.{domain}")
+    skip = {"localhost", settings.host}  # the bind host resolves already: it was bound
+    lines = [f"{ip} {name}" for name in dict.fromkeys(names)
+             if name not in skip and not is_ip(name)]
+    return ([note] if note else []) + lines
 
 
-def _is_ip(text: str) -> bool:
+def _hosts_address(host: str) -> tuple[str, str | None]:
+    """(the address a hosts line maps names to, a comment line or None) for a bind host."""
+    if host in (*WILDCARDS, "localhost"):
+        return "127.0.0.1", None
+    if is_ip(host):
+        return host, None
     try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+        return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0], None
+    except (OSError, IndexError):
+        return "127.0.0.1", f"# {host} does not resolve here: 127.0.0.1 used instead"

@@ -74,12 +74,6 @@ def any_link(db: Connection, repo_ids: list[int], digest: str) -> int | None:
                       .limit(1)).scalar_one_or_none()
 
 
-def unlink_blob(db: Connection, repo_id: int, digest: str) -> bool:
-    t = ecr_repository_blobs.c
-    return db.execute(delete(ecr_repository_blobs).where(
-        t.repository_id == repo_id, t.digest == digest)).rowcount > 0
-
-
 # --- images and tags -----------------------------------------------------------------------
 
 

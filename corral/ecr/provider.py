@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from corral.aws import arns, pagination
 from corral.aws.context import RequestContext
@@ -27,8 +26,8 @@ from corral.ecr.lifecycle_ops import LifecycleOperations
 from corral.ecr.policy_ops import RepositoryPolicyOperations
 from corral.ecr.repositories import Repository
 from corral.ecr.scan_ops import ScanOperations
+from corral.ecr.scope import registry_host as _registry_host
 from corral.ecr.scope import registry_id as _registry_id
-from corral.ecr.scope import registry_of_host
 from corral.ecr.scope import repository_arn as _repo_arn
 from corral.registry.blobs import BlobStore
 from corral.store import tags as tag_store
@@ -55,7 +54,6 @@ class EcrProvider(ImageOperations, LifecycleOperations, RepositoryPolicyOperatio
     def __init__(self, settings: Settings, blobs: BlobStore):
         self.settings = settings
         self.blobs = blobs
-        self._netloc = settings.public_netloc
 
     def validation_error(self, found: list[Violation]):
         return InvalidParameterException(invalid_parameter_message(found))
@@ -64,20 +62,8 @@ class EcrProvider(ImageOperations, LifecycleOperations, RepositoryPolicyOperatio
 
     def registry_host(self, account_id: str, region: str) -> str:
         """Where this account's registry answers, as clients are told (repositoryUri,
-        proxyEndpoint): the advertised host (``settings.public_netloc``: the configured
-        registry host, else the host the server listens on) for the default account and
-        region; for the others a per-registry host as ECR has — the same ECR-shaped name with
-        their account and region when the advertised host is one
-        (``<acct>.dkr.ecr.<region>.amazonaws.com``), else
-        ``<account>.dkr.ecr.<region>.localhost`` (``*.localhost`` is loopback, RFC 6761)."""
-        if (account_id, region) == (self.settings.account_id, self.settings.region):
-            return self._netloc
-        public = urlsplit(self.settings.public_endpoint)
-        host = public.hostname or ""
-        ecr_shaped = registry_of_host(host) is not None and host.endswith(".amazonaws.com")
-        domain = "amazonaws.com" if ecr_shaped else "localhost"
-        port = public.port if ecr_shaped else self.settings.served_port
-        return f"{account_id}.dkr.ecr.{region}.{domain}" + (f":{port}" if port else "")
+        proxyEndpoint, downloadUrl): ``corral.ecr.scope.registry_host``."""
+        return _registry_host(self.settings, account_id, region)
 
     def _view(self, repo: Repository) -> dict[str, Any]:
         out = {
@@ -228,7 +214,7 @@ class EcrProvider(ImageOperations, LifecycleOperations, RepositoryPolicyOperatio
     def get_authorization_token(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         registries = params.get("registryIds") or [ctx.account_id]
         data = []
-        scheme = urlsplit(self.settings.public_endpoint).scheme
+        scheme = self.settings.scheme
         for registry in registries:
             token, expires = ecr_auth.issue(ctx.db, ctx.principal, datetime.now(UTC))
             data.append({

@@ -1,11 +1,16 @@
 """One log line per /v2/ request, and uvicorn's TLS-probe warning turned into an explanation.
 
     handle(request) ─> AccessRecord(method, path, start) ─> principal set once authenticated
-        ─> LoggedResponse(inner) ─ counts the body bytes as ASGI sends them ─> last byte sent
-        (or the client went away) ─> "registry GET /v2/… 200 1000 bytes principal=… 3.1 ms"
+        ─> LoggedResponse(inner) ─ counts the body bytes once ASGI's send took them ─> last
+        byte sent ─> "registry GET /v2/… 200 1000 bytes principal=… 3.1 ms"
 
 The line is written when the response is over, not when the handler returns: a blob download
-streams for as long as the client reads, and the line gives the bytes actually sent. Only the
+streams for as long as the client reads, and the line gives the bytes actually sent. A
+response that did not end says why, first match wins:
+
+    send itself failed, or the app stopped before the last chunk   " (client went away)"
+    the app raised while sending (a read error, a bug)             " (server error: <Type>)"
+ Only the
 method, path, status, byte count, principal ARN and duration are logged; never headers (the
 ``Authorization`` header carries the registry password) or query strings.
 
@@ -52,10 +57,15 @@ class LoggedResponse:
         self.record = record
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status, sent, finished = 0, 0, False
+        status, sent, finished, send_failed = 0, 0, False, False
 
         async def counting(message: Message) -> None:
-            nonlocal status, sent, finished
+            nonlocal status, sent, finished, send_failed
+            try:
+                await send(message)
+            except BaseException:
+                send_failed = True
+                raise
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
@@ -65,18 +75,27 @@ class LoggedResponse:
             elif kind == "http.response.pathsend":  # the server sends the whole file itself
                 sent += os.path.getsize(message["path"])
                 finished = True
-            await send(message)
 
+        outcome = ""
         try:
             await self.inner(scope, receive, counting)
-        finally:  # also when the client disconnects mid-download: the line says so
-            log_request(self.record, status, sent, finished)
+        except BaseException as e:
+            outcome = _CLIENT_GONE if send_failed else f" (server error: {type(e).__name__})"
+            raise
+        else:  # starlette stops streaming, without raising, when the client disconnects
+            outcome = "" if finished else _CLIENT_GONE
+        finally:
+            log_request(self.record, status, sent, outcome)
 
 
-def log_request(record: AccessRecord, status: int, sent: int, finished: bool = True) -> None:
+_CLIENT_GONE = " (client went away)"
+
+
+def log_request(record: AccessRecord, status: int, sent: int, outcome: str = "") -> None:
+    """The request's one line; ``outcome`` is empty for a response that ended, else why not."""
     ms = (time.monotonic() - record.started) * 1000
     log.info("registry %s %s %s %d bytes principal=%s %.1f ms%s", record.method, record.path,
-             status or "-", sent, record.principal, ms, "" if finished else " (client went away)")
+             status or "-", sent, record.principal, ms, outcome)
 
 
 class TlsProbeFilter(logging.Filter):

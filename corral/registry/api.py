@@ -37,7 +37,7 @@ from corral.ecr import auth as ecr_auth
 from corral.ecr import images, repositories
 from corral.ecr.images import MissingReferences, TagImmutable
 from corral.ecr.repositories import Repository
-from corral.ecr.scope import registry_of_host
+from corral.ecr.scope import registry_host, registry_of_host
 from corral.iam.authorize import Authorizer
 from corral.registry import digests, manifests
 from corral.registry.access_log import AccessRecord, LoggedResponse
@@ -143,8 +143,10 @@ class RegistryApi:
     def _registry_of(self, host: str) -> tuple[str, str]:
         return registry_of_host(host) or (self.settings.account_id, self.settings.region)
 
-    def _challenge(self, message: str) -> RegistryError:
-        realm = f"{self.settings.public_endpoint}/"
+    def _challenge(self, message: str, account: str, region: str) -> RegistryError:
+        """401 with ECR's Basic challenge; the realm is the advertised host of the registry
+        the request named (oras-py's ECR auth checks it against the host it called)."""
+        realm = f"{self.settings.scheme}://{registry_host(self.settings, account, region)}/"
         return RegistryError("UNAUTHORIZED", message, headers={
             "WWW-Authenticate": f'Basic realm="{realm}",service="ecr.amazonaws.com"'})
 
@@ -152,12 +154,13 @@ class RegistryApi:
         header = request.headers.get("authorization", "")
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() != "basic" or not credentials:
-            raise self._challenge("authentication required")
+            raise self._challenge("authentication required", account, region)
         with self.store.transaction(write=False) as db:
             principal = ecr_auth.principal_for(db, credentials.strip(), datetime.now(UTC))
         if principal is None:
             raise self._challenge("the authorization token is invalid or has expired; "
-                                  "run `aws ecr get-login-password` and log in again")
+                                  "run `aws ecr get-login-password` and log in again",
+                                  account, region)
         return RequestContext(str(uuid.uuid4()), "ecr", "registry", region, principal,
                               self.settings.public_endpoint, extras={
                                   "registry": account,

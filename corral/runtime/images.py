@@ -49,7 +49,7 @@ from corral.aws.errors import AwsError
 from corral.config import Settings
 from corral.ecr import auth as ecr_auth
 from corral.ecr import images, repositories
-from corral.ecr.scope import registry_of_host
+from corral.ecr.scope import registry_host, registry_of_host
 from corral.iam import entities
 from corral.iam.credentials import root_principal
 from corral.iam.enforce import role_row
@@ -134,7 +134,7 @@ def parse(image: str, settings: Settings) -> ImageRef:
         return ImageRef(host, *registry, path, tag, digest)
     local = _LOCAL_HOST.match(host)
     if (local is not None and int(local.group(2)) in _own_ports(settings)) or \
-            host == urlsplit(settings.public_endpoint).netloc:  # the advertised registry host
+            host == settings.public_netloc:  # the advertised registry host
         return ImageRef(host, settings.account_id, settings.region, path, tag, digest)
     api = "registry-1.docker.io" if host == "docker.io" else host
     dial = (f"dial tcp 127.0.0.1:{local.group(2)}: connect: connection refused" if local
@@ -309,12 +309,9 @@ class ImageResolver:
         return user, password
 
     def _netloc(self, ref: ImageRef) -> str:
-        """Corral's registry as a Docker daemon reaches it: the plain endpoint names the
-        default registry; any other account or region needs its ``*.localhost`` name."""
-        netloc = urlsplit(self.settings.public_endpoint).netloc
-        if (ref.account, ref.region) == (self.settings.account_id, self.settings.region):
-            return netloc
-        return f"{ref.account}.dkr.ecr.{ref.region}.{netloc}"
+        """Corral's registry as a Docker daemon reaches it: the host clients are told for
+        that account and region (``registry_host``), as in its repositoryUri."""
+        return registry_host(self.settings, ref.account, ref.region)
 
 
 def host_platform() -> tuple[str, str]:

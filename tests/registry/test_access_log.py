@@ -7,6 +7,7 @@ it rather than expect it the moment the client has its answer.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import random
@@ -21,6 +22,8 @@ import requests
 from corral.registry.access_log import (
     TLS_PROBE_EXPLAINED,
     UVICORN_INVALID_REQUEST,
+    AccessRecord,
+    LoggedResponse,
     install_log_filters,
 )
 from tests.registry.conftest import get_token
@@ -28,7 +31,8 @@ from tests.registry.v2 import V2
 
 LINE = re.compile(r" INFO corral\.registry\.access registry (?P<method>[A-Z]+) (?P<path>\S+) "
                   r"(?P<status>\d+) (?P<bytes>\d+) bytes principal=(?P<principal>\S+) "
-                  r"(?P<ms>\d+\.\d) ms(?P<gone> \(client went away\))?$")
+                  r"(?P<ms>\d+\.\d) ms(?P<gone> \(client went away\))?"
+                  r"(?P<error> \(server error: \w+\))?$")
 
 # A TLS 1.2 ClientHello's first bytes (record header, handshake header, client version):
 # what docker sends when it tries https:// on the plain port.
@@ -134,3 +138,57 @@ def test_tls_probe_filter_rewrites_only_that_warning(caplog):
                        ("uvicorn.error", "WARNING", "Unsupported upgrade request.")]
     finally:
         uvicorn_error.filters[:] = before
+
+
+# --- how a response that did not end is told (LoggedResponse on its own) -------------------
+
+
+def _streaming(chunks: list[bytes], fail_after: int | None = None):
+    """An ASGI app streaming ``chunks``; it raises RuntimeError after ``fail_after`` of them."""
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i, chunk in enumerate(chunks):
+            if i == fail_after:
+                raise RuntimeError("the blob file could not be read")
+            await send({"type": "http.response.body", "body": chunk,
+                        "more_body": i < len(chunks) - 1})
+    return app
+
+
+def _send_failing_at(n: int):
+    """An ASGI send whose ``n``-th body message fails as a vanished client's does."""
+    bodies = 0
+
+    async def send(message):
+        nonlocal bodies
+        if message["type"] == "http.response.body":
+            bodies += 1
+            if bodies == n:
+                raise OSError("Connection reset by peer")
+    return send
+
+
+def _logged(caplog, app, send) -> str:
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    response = LoggedResponse(app, AccessRecord("GET", "/v2/r/blobs/sha256:x"))
+    with caplog.at_level(logging.INFO, logger="corral.registry.access"), \
+            pytest.raises((OSError, RuntimeError)):
+        asyncio.run(response({"type": "http"}, receive, send))
+    [record] = [r for r in caplog.records if r.name == "corral.registry.access"]
+    return record.getMessage()
+
+
+def test_bytes_are_counted_only_once_send_took_them(caplog):
+    line = _logged(caplog, _streaming([b"a" * 100, b"b" * 50, b"c" * 10]), _send_failing_at(2))
+    assert " 200 100 bytes " in line and line.endswith(" (client went away)"), line
+
+
+def test_server_error_mid_stream_is_not_a_client_that_went_away(caplog):
+    async def send(message):
+        pass
+
+    line = _logged(caplog, _streaming([b"a" * 100, b"b" * 50], fail_after=1), send)
+    assert " 200 100 bytes " in line, line
+    assert line.endswith(" (server error: RuntimeError)") and "client went away" not in line

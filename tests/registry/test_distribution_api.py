@@ -11,12 +11,12 @@ import base64
 import hashlib
 import json
 import random
-import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 
 from corral.registry.blobs import blob_path
 from corral.store import Store
@@ -25,7 +25,12 @@ from tests.registry import oci_images as oi
 from tests.registry.conftest import blob_files, get_token
 from tests.registry.v2 import V2, digest_of, error_code
 
-CHALLENGE = re.compile(r'^Basic realm="[^"]+",service="ecr\.amazonaws\.com"$')
+
+def challenge(server, host: str | None = None) -> str:
+    """ECR's Basic challenge; the realm is the advertised host of the registry asked
+    (issue 17 item 8: realm="https://<advertised host>/"), here the plain endpoint's."""
+    host = host or f"127.0.0.1:{server.port}"
+    return f'Basic realm="http://{host}/",service="ecr.amazonaws.com"'
 
 
 # --- authentication (ECR §3) ----------------------------------------------------------------
@@ -34,9 +39,16 @@ CHALLENGE = re.compile(r'^Basic realm="[^"]+",service="ecr\.amazonaws\.com"$')
 def test_base_without_credentials_is_a_basic_challenge(server):
     r = V2(server.endpoint, None).get("/v2/")
     assert r.status_code == 401
-    assert CHALLENGE.match(r.headers["WWW-Authenticate"])
+    assert r.headers["WWW-Authenticate"] == challenge(server)
     assert r.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
     assert error_code(r) == "UNAUTHORIZED"
+
+
+def test_challenge_realm_names_the_registry_the_request_named(server):
+    other = f"111111111111.dkr.ecr.us-east-1.localhost:{server.port}"
+    r = requests.get(f"{server.endpoint}/v2/", headers={"Host": other}, timeout=10)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == challenge(server, other)
 
 
 def test_base_with_a_token_is_200(v2):
@@ -53,13 +65,13 @@ def test_base_with_a_token_is_200(v2):
 def test_bad_basic_credentials_are_401(server, credentials):
     r = V2(server.endpoint, credentials).get("/v2/")
     assert r.status_code == 401
-    assert CHALLENGE.match(r.headers["WWW-Authenticate"])
+    assert r.headers["WWW-Authenticate"] == challenge(server)
 
 
 def test_bearer_scheme_is_401_with_a_basic_challenge(server, token):
     r = V2(server.endpoint, None).get("/v2/", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
-    assert CHALLENGE.match(r.headers["WWW-Authenticate"])
+    assert r.headers["WWW-Authenticate"] == challenge(server)
 
 
 def test_expired_token_is_401(server):
@@ -79,7 +91,7 @@ def test_expired_token_is_401(server):
     assert n == 1
     r = V2(server.endpoint, token).get("/v2/")
     assert r.status_code == 401
-    assert CHALLENGE.match(r.headers["WWW-Authenticate"])
+    assert r.headers["WWW-Authenticate"] == challenge(server)
     assert "expired" in r.json()["errors"][0]["message"]
 
 
