@@ -22,6 +22,7 @@ The task's ``x-corral.lb`` belongs to the scheduler; the agent carries it over w
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -47,63 +48,79 @@ def sync(db: Connection, service: dict[str, Any], rows: list[tasks.TaskRow], now
     if not lbs and not any(r.private.get(LB) for r in rows):
         return {}, []
     when = datetime.fromtimestamp(now, UTC)
+    name = service["serviceName"]
     counts: dict[tuple[str, str], int] = defaultdict(int)  # (verb, group) -> targets
+    messages: list[str] = []
     out: dict[str, TargetHealth] = {}
     for row in rows:
-        record = row.private.get(LB)
-        stopping = row.doc["desiredStatus"] == "STOPPED" or row.doc["lastStatus"] == "STOPPED"
-        if record is None and lbs and not stopping and row.doc["lastStatus"] == "RUNNING":
-            _register(db, row, lbs, when, counts)
-        elif record is not None and stopping:
-            _drain(db, row, when, counts)
-        elif record is not None and not record.get("deregisteredAt"):
-            out[row.task_id] = _health(db, record)
-    name = service["serviceName"]
-    messages = [f"(service {name}) {verb} {n} targets in (target-group {tg})"
-                for (verb, tg), n in sorted(counts.items())]
+        if row.doc["desiredStatus"] == "STOPPED" or row.doc["lastStatus"] == "STOPPED":
+            if row.private.get(LB) is not None:
+                _drain(db, row, when, counts)
+        elif lbs and row.doc["lastStatus"] == "RUNNING":
+            record = _register(db, row, lbs, when, counts, messages, name)
+            out[row.task_id] = _health(db, record, len(lbs), when)
+    messages += [f"(service {name}) {verb} {n} targets in (target-group {tg})"
+                 for (verb, tg), n in sorted(counts.items())]
     return out, messages
 
 
 def _register(db: Connection, row: tasks.TaskRow, lbs: list[dict], when: datetime,
-              counts: dict) -> None:
-    registered, errors = [], []
+              counts: dict, messages: list[str], service: str) -> dict:
+    """Register the task in every group it is not in yet; a group whose registration fails
+    is said once and retried at the next pass. Saves only what changed."""
+    record = copy.deepcopy(row.private.get(LB)) or {"registered": []}
+    done = {tg for tg, _, _ in record["registered"]}
+    changed = False
     for lb in lbs:
-        target = _target(db, row, lb)
-        if target is None:
+        tg = lb["targetGroupArn"]
+        target = None if tg in done else _target(db, row, lb)
+        if target is None:  # registered already, or its address is not known yet
             continue
         try:
-            elb_targets.register(db, lb["targetGroupArn"], [target], when)
+            elb_targets.register(db, tg, [target], when)
         except AwsError as e:  # the group went away or cannot take this target
-            errors.append(f"{lb['targetGroupArn']}: {e.message}")
+            if record.setdefault("errors", {}).get(tg) != e.message:
+                record["errors"][tg] = e.message
+                messages.append(f"(service {service}) failed to register targets in "
+                                f"(target-group {tg}) with (error {e.message})")
+                changed = True
             continue
-        registered.append([lb["targetGroupArn"], target["Id"], target["Port"]])
-        counts[("registered", lb["targetGroupArn"])] += 1
-    row.private[LB] = {"registered": registered, "registeredAt": when.timestamp(),
-                       **({"errors": errors} if errors else {})}
-    _save(db, row)
+        record["registered"].append([tg, target["Id"], target["Port"]])
+        record.get("errors", {}).pop(tg, None)
+        counts[("registered", tg)] += 1
+        changed = True
+    if changed:
+        row.private[LB] = record
+        _save(db, row)
+    return record
 
 
 def _drain(db: Connection, row: tasks.TaskRow, when: datetime, counts: dict) -> None:
     record = row.private[LB]
     if record.get("released"):
         return
+    changed = False
     if not record.get("deregisteredAt"):
         for tg, target_id, port in record["registered"]:
             with contextlib.suppress(AwsError):  # a deleted group has nothing left to drain
                 elb_targets.deregister(db, tg, [{"Id": target_id, "Port": port}], when)
             counts[("deregistered", tg)] += 1
         record["deregisteredAt"] = when.timestamp()
-    drained = all(_state(db, tg, target_id, port) in ("unused", None)
-                  for tg, target_id, port in record["registered"])
-    if drained:
-        record["released"] = True
-    _save(db, row)
+        changed = True
+    if all(_state(db, tg, target_id, port, when) in ("unused", None)
+           for tg, target_id, port in record["registered"]):
+        record["released"] = True  # every group has let it go: the task may stop now
+        changed = True
+    if changed:  # a drain in progress writes nothing: the scheduler's tick notices its end
+        _save(db, row)
 
 
-def _health(db: Connection, record: dict) -> TargetHealth:
-    worst = TargetHealth("healthy")
+def _health(db: Connection, record: dict, groups: int, when: datetime) -> TargetHealth:
+    """Healthy in every group; unhealthy in any; else initial (also while a group has not
+    taken the task yet)."""
+    worst = TargetHealth("healthy" if len(record["registered"]) >= groups else "initial")
     for tg, target_id, port in record["registered"]:
-        described = _described(db, tg, target_id, port)
+        described = _described(db, tg, target_id, port, when)
         state = described["State"] if described else "unused"
         if state == "unhealthy":
             return TargetHealth("unhealthy", tg, port, described.get("Description", ""))
@@ -112,16 +129,17 @@ def _health(db: Connection, record: dict) -> TargetHealth:
     return worst
 
 
-def _described(db: Connection, tg: str, target_id: str, port: int) -> dict | None:
+def _described(db: Connection, tg: str, target_id: str, port: int, when: datetime
+               ) -> dict | None:
     try:
-        [d] = elb_targets.health(db, tg, [{"Id": target_id, "Port": port}], in_use=True)
+        [d] = elb_targets.health(db, tg, [{"Id": target_id, "Port": port}], when, in_use=True)
     except AwsError:  # the target group was deleted
         return None
     return d["TargetHealth"]
 
 
-def _state(db: Connection, tg: str, target_id: str, port: int) -> str | None:
-    described = _described(db, tg, target_id, port)
+def _state(db: Connection, tg: str, target_id: str, port: int, when: datetime) -> str | None:
+    described = _described(db, tg, target_id, port, when)
     return described["State"] if described else None
 
 

@@ -46,11 +46,9 @@ class ServiceScheduler(Controller):
     def __init__(self, store: Store):
         super().__init__()
         self.store = store
-        self.paused = False  # `corral down --stop-tasks`: stopping, not replacing
+        self.paused = False  # `corral down --stop-tasks`: stopping (and draining), not replacing
 
     def reconcile(self) -> None:
-        if self.paused:
-            return
         with self.store.transaction(write=False) as db:
             keys = [(r.account_id, r.region, r.cluster, r.name) for r in services.scheduled(db)]
         for key in keys:
@@ -75,6 +73,11 @@ class ServiceScheduler(Controller):
                 doc = copy.deepcopy(doc)
                 for message in messages:
                     add_event(doc, message, now, str(uuid.uuid4()))
+            if self.paused:  # `corral down --stop-tasks`: drain what stops, start nothing
+                if messages:
+                    row.doc = doc
+                    services.save(db, row)
+                return
             p = plan(doc, infos, now=now, new_id=lambda: str(uuid.uuid4()))
             if not p.start and not p.stop and p.doc == row.doc:
                 return  # steady: no write (the store fsyncs every commit)
