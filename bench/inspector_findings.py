@@ -45,7 +45,18 @@ WALKS = {
     "repository=scale/repo-3": {"filterCriteria": {
         "ecrImageRepositoryName": [{"comparison": "EQUALS", "value": "scale/repo-3"}]}},
     "sort SEVERITY DESC": {"sortCriteria": {"field": "SEVERITY", "sortOrder": "DESC"}},
+    # a sort other than severity (each sort field has its own index since the fix)
+    "sort INSPECTOR_SCORE DESC": {"sortCriteria": {"field": "INSPECTOR_SCORE",
+                                                   "sortOrder": "DESC"}},
+    # selective filters: one page, found through the filter's index, not a table scan
+    "vulnerabilityId=NO-SUCH": {"filterCriteria": {
+        "vulnerabilityId": [{"comparison": "EQUALS", "value": "NO-SUCH"}]}},
+    "vulnerablePackages.name=NO-SUCH": {"filterCriteria": {
+        "vulnerablePackages": [{"name": {"comparison": "EQUALS", "value": "NO-SUCH"}}]}},
 }
+# Every sortable field but SEVERITY and the default order: first and second page of each.
+SORTS = ["FIRST_OBSERVED_AT", "LAST_OBSERVED_AT", "INSPECTOR_SCORE", "VULNERABILITY_ID",
+         "ECR_IMAGE_REPOSITORY_NAME", "ECR_IMAGE_PUSHED_AT"]
 AGGREGATIONS = [("REPOSITORY", {}), ("PACKAGE", {}), ("TITLE", {}),
                 ("AWS_ECR_CONTAINER", {"awsEcrContainerAggregation": {"sortBy": "CRITICAL"}})]
 
@@ -71,10 +82,15 @@ def walk(inspector, kwargs: dict) -> tuple[list[str | None], float]:
         tokens.append(out["nextToken"])
 
 
+def _row(name: str, pages, walk_s, label: str, floor: float, sql: float, api: float) -> str:
+    return (f"{name:32} {pages:>6} {walk_s:>7}  {label:6} {floor * 1e3:9.2f} {sql * 1e3:8.2f} "
+            f"{api * 1e3:8.2f} {sql / floor:9.1f}x {api / floor:9.1f}x")
+
+
 def page_times(inspector, store: Store, kwargs: dict, token: str | None, runs: int):
     extra = {"nextToken": token} if token else {}
     api, out = timed(lambda: inspector.list_findings(maxResults=100, **kwargs, **extra), runs)
-    ids = [int(f["findingArn"].rsplit("/", 1)[1], 16) for f in out["findings"]]
+    ids = [int(f["findingArn"].rsplit("/", 1)[1], 16) for f in out["findings"]] or [0]
 
     def corral_sql():
         with store.transaction(write=False) as db:
@@ -114,18 +130,25 @@ def run(server: CorralServer, args) -> None:
     store = Store(f"sqlite:///{server.data_dir / 'state.db'}")
     print(f"{seeded.total:,} findings in {len(seeded.digests)} images ({args.repos} "
           f"repositories), seeded in {seed_s:.1f} s; median of {args.runs} runs, 100 a page\n")
-    print(f"{'walk':26} {'pages':>6} {'walk s':>7}  {'page':6} {'floor ms':>9} "
+    print(f"{'walk':32} {'pages':>6} {'walk s':>7}  {'page':6} {'floor ms':>9} "
           f"{'sql ms':>8} {'api ms':>8} {'sql/floor':>10} {'api/floor':>10}")
     try:
         for name, kwargs in WALKS.items():
             tokens, walk_s = walk(inspector, kwargs)
             for label, k in (("first", 0), ("middle", len(tokens) // 2), ("last", -1)):
-                floor, sql, api = page_times(inspector, store, kwargs, tokens[k], args.runs)
-                print(f"{name if label == 'first' else '':26} "
-                      f"{len(tokens) if label == 'first' else '':>6} "
-                      f"{f'{walk_s:.1f}' if label == 'first' else '':>7}  {label:6} "
-                      f"{floor * 1e3:9.2f} {sql * 1e3:8.2f} {api * 1e3:8.2f} "
-                      f"{sql / floor:9.1f}x {api / floor:9.1f}x")
+                first = label == "first"
+                times = page_times(inspector, store, kwargs, tokens[k], args.runs)
+                print(_row(name if first else "", len(tokens) if first else "",
+                           f"{walk_s:.1f}" if first else "", label, *times))
+        print(f"\n{'sort (no walk)':32}")
+        for field in SORTS:
+            for order in ("ASC", "DESC"):
+                kwargs = {"sortCriteria": {"field": field, "sortOrder": order}}
+                second = inspector.list_findings(maxResults=100, **kwargs).get("nextToken")
+                for label, token in (("first", None), ("second", second)):
+                    times = page_times(inspector, store, kwargs, token, args.runs)
+                    print(_row(f"{field} {order}" if token is None else "", "", "", label,
+                               *times))
         print(f"\n{'aggregation (first page)':40} {'groups':>7} {'ms':>8}")
         for kind, request in AGGREGATIONS:
             extra = {"aggregationRequest": request} if request else {}

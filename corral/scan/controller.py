@@ -50,11 +50,18 @@ class ScanController(Controller):
             log.info("continuous scanning expired for %d images", expired)
         with self.store.transaction(write=False) as db:
             stale = state.stale_continuous(db)
-        for scan, scope in stale:
+        for image_id, digest, scope in stale:  # one inventory in memory at a time
+            if self._stop.is_set():
+                break
+            with self.store.transaction(write=False) as db:
+                scan = state.get(db, image_id, digest)
+            if scan is None:
+                continue  # deleted since
             opened, closed = self.scanner.rematch(scan, scope)
+            del scan  # before the next one is loaded
             if opened or closed:
-                log.info("re-scan of %s: %d findings opened, %d closed", scan.digest,
-                         opened, closed)
+                log.info("re-scan of %s: %d findings opened, %d closed", digest, opened,
+                         closed)
 
     def _scan(self, scan: state.Scan) -> None:
         try:

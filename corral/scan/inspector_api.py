@@ -116,18 +116,27 @@ class Inspector2Provider(Provider):
                                 scanning.ScanningConfiguration(), now)
 
     def _queue_recent(self, ctx: RequestContext, config, now: datetime) -> None:
+        """Queue the images pushed within the rescan window, repository by repository and
+        CHUNK image rows at a time (the registry's images are never all in memory)."""
         r, i = ecr_repositories.c, ecr_images.c
-        rows = ctx.db.execute(select(ecr_repositories, ecr_images.c.id.label("image_id"))
-                              .join(ecr_images, i.repository_id == r.id)
-                              .where(r.account_id == ctx.account_id, r.region == ctx.region,
-                                     i.pushed_at >= _cutoff(ctx, now)))
-        for row in rows.all():
-            repo = Repository(*[row._mapping[c.name] for c in ecr_repositories.columns])
+        cutoff = _cutoff(ctx, now)
+        repos = ctx.db.execute(select(ecr_repositories).where(
+            r.account_id == ctx.account_id, r.region == ctx.region).order_by(r.id)).all()
+        for row in repos:
+            repo = Repository(**row._mapping)
             freq = scanning.frequency(config, repo.name, repo.scan_on_push)
-            image = images.get(ctx.db, repo.id, ctx.db.execute(
-                select(i.digest).where(i.id == row.image_id)).scalar_one())
-            if freq in ("SCAN_ON_PUSH", "CONTINUOUS_SCAN") and image is not None:
-                scanning.queue(ctx.db, repo, image, freq, now)
+            if freq not in ("SCAN_ON_PUSH", "CONTINUOUS_SCAN"):
+                continue
+            after = 0
+            while True:
+                chunk = ctx.db.execute(select(ecr_images).where(
+                    i.repository_id == repo.id, i.pushed_at >= cutoff, i.id > after)
+                    .order_by(i.id).limit(CHUNK)).all()
+                for image in chunk:
+                    scanning.queue(ctx.db, repo, images.Image(**image._mapping), freq, now)
+                if len(chunk) < CHUNK:
+                    break
+                after = chunk[-1].id
 
     def enable(self, ctx: RequestContext, params: dict[str, Any]) -> dict:
         return self._set(ctx, params, "ENABLED")
@@ -188,8 +197,8 @@ class Inspector2Provider(Provider):
             raise _bad_token("ListFindings") from None
         tags = images.tags_of(ctx.db, sorted({row.image_id for row in page.rows}))
         out: dict[str, Any] = {"findings": [views.inspector_finding(row, views.ImageRef(
-            ctx.account_id, ctx.region, row.repo_name, row.image_digest, tags[row.image_id],
-            row.pushed_at, row.platform)) for row in page.rows]}
+            ctx.account_id, ctx.region, row.repository_name, row.image_digest,
+            tags[row.image_id], row.image_pushed_at, row.platform)) for row in page.rows]}
         if page.token:
             out["nextToken"] = page.token
         return out
@@ -199,7 +208,7 @@ class Inspector2Provider(Provider):
         if kind not in queries.AGGREGATIONS:
             raise ValidationException(f"aggregationType {kind} is not supported by Corral; it "
                                       "supports " + ", ".join(queries.AGGREGATIONS))
-        member = queries.AGGREGATIONS[kind][0]
+        member = queries.AGGREGATIONS[kind].member
         request = (params.get("aggregationRequest") or {}).get(member) or {}
         try:
             if not self._enhanced(ctx):

@@ -10,14 +10,18 @@ present (Inspector's ``sourceLayerHash``).
 Ownership (Syft's ownership-by-file-overlap, Grype's rule for acting on it): once the tree is
 final, a language package whose defining file (its METADATA / PKG-INFO, package.json, jar) is
 in the file list of an OS package still installed, and whose version that OS package's version
-begins with, is marked ``owned_by`` that package. The distro's advisories speak for it —
-Debian backports fixes without changing the upstream version (python3-setuptools
-66.1.1-1+deb12u2 has the fixes for CVE-2024-6345 and CVE-2025-47273) — so the matcher skips
-it, and the SBOM shows it inside its OS package. A pip install over a distro package writes a
-new dist-info directory that no OS package lists, so it stays matched.
+begins with, is marked ``owned_by`` that package (its ``Package.ref``: type, name and version,
+so the SBOM nests it under that very package even when two share a type and name). The
+distro's advisories speak for it — Debian backports fixes without changing the upstream
+version (python3-setuptools 66.1.1-1+deb12u2 has the fixes for CVE-2024-6345 and
+CVE-2025-47273) — so the matcher skips it, and the SBOM shows it inside its OS package. A pip
+install over a distro package writes a new dist-info directory that no OS package lists, so it
+stays matched.
 
 Device nodes and FIFOs the layer reader skipped are counted per layer (``special``) and summed
-into ``ImageInventory.skipped`` so the scan can say what it did not read.
+into ``ImageInventory.skipped`` so the scan can say what it did not read; the scanner records
+in ``ImageInventory.invalid`` the packages whose version their scheme rejects (matched by no
+advisory range). Both are ``{"count": n, "names": [the first few]}``.
 """
 
 from __future__ import annotations
@@ -26,14 +30,12 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.scan import catalogers
+from corral.scan import catalogers, layers
 from corral.scan.catalogers import gobinary, os_release
 from corral.scan.layers import LayerContents, LayerError
-from corral.scan.packages import LANGUAGE_ECOSYSTEM, Package
+from corral.scan.packages import LANGUAGE_ECOSYSTEM, OS_TYPES, Package
 
 MAX_LINK_HOPS = 40  # Linux's MAXSYMLINKS
-SKIPPED_NAMES = 5
-OS_TYPES = ("deb", "apk", "rpm")
 
 
 def layer_inventory(contents: LayerContents) -> dict[str, Any]:
@@ -52,19 +54,30 @@ def layer_inventory(contents: LayerContents) -> dict[str, Any]:
             continue
         if found:
             files[path] = {"packages": [p.to_json() for p in found], "os": None}
+    special = {"count": contents.special_count, "names": list(contents.special)}
     if contents.special_count:
-        notes.append(f"skipped {contents.special_count} device nodes and FIFOs (never created "
-                     f"or opened): {_names(contents.special_count, contents.special)}")
+        notes.append(_skipped(special))
     out = {"files": files, "symlinks": dict(sorted(contents.symlinks.items())),
            "whiteouts": sorted(contents.whiteouts), "opaque": sorted(contents.opaque),
            "notes": notes}
     if contents.special_count:
-        out["special"] = {"count": contents.special_count, "names": list(contents.special)}
+        out["special"] = special
     return out
 
 
-def _names(count: int, names: list[str]) -> str:
-    return ", ".join(names) + (", …" if count > len(names) else "")
+def name_count(names: list[str]) -> dict[str, Any]:
+    """``{"count": n, "names": [the first few]}`` of a list to report; {} when empty."""
+    return {"count": len(names), "names": names[:layers.SPECIAL_NAMES]} if names else {}
+
+
+def _listing(counted: dict[str, Any]) -> str:
+    names = counted.get("names", [])
+    return ", ".join(names) + (", …" if counted["count"] > len(names) else "")
+
+
+def _skipped(counted: dict[str, Any]) -> str:
+    return (f"skipped {counted['count']} device nodes and FIFOs (never created or opened): "
+            f"{_listing(counted)}")
 
 
 @dataclass
@@ -74,15 +87,21 @@ class ImageInventory:
     notes: list[str] = field(default_factory=list)
     # device nodes and FIFOs not read: {"count": n, "names": [the first few paths]}
     skipped: dict[str, Any] = field(default_factory=dict)
+    # packages no advisory range can match: {"count": n, "names": ["Django dev", …]}
+    invalid: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def skipped_summary(self) -> str:
-        """One sentence for the scan's status description; empty when nothing was skipped."""
-        count = self.skipped.get("count", 0)
-        if not count:
-            return ""
-        return (f"Skipped {count} device nodes and FIFOs (never created or opened): "
-                f"{_names(count, self.skipped.get('names', []))}.")
+    def status_note(self) -> str:
+        """Sentences for the scan's status description on what was not read or cannot be
+        matched; empty when there is nothing to say."""
+        out = []
+        if self.skipped.get("count"):
+            text = _skipped(self.skipped)
+            out.append(f"{text[0].upper()}{text[1:]}.")
+        if self.invalid.get("count"):
+            out.append(f"{self.invalid['count']} packages have versions that are not valid in "
+                       f"their scheme and match no advisory: {_listing(self.invalid)}.")
+        return " ".join(out)
 
     @property
     def os_ecosystem(self) -> str | None:
@@ -96,12 +115,14 @@ class ImageInventory:
                "notes": self.notes}
         if self.skipped:
             out["skipped"] = self.skipped
+        if self.invalid:
+            out["invalid"] = self.invalid
         return out
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ImageInventory:
         return cls(doc.get("os"), [Package.from_json(p) for p in doc.get("packages", [])],
-                   doc.get("notes", []), doc.get("skipped") or {})
+                   doc.get("notes", []), doc.get("skipped") or {}, doc.get("invalid") or {})
 
 
 def _remove_under(tree: dict[str, Any], prefix: str) -> None:
@@ -178,23 +199,29 @@ def _mark_owned(packages: list[Package], tree: dict[str, Any]) -> None:
     owners = _file_owners(tree)
     if not owners:
         return
-    installed = {(p.type, p.name): p for p in packages if p.type in OS_TYPES}
+    installed: dict[tuple[str, str], list[Package]] = {}
+    for p in packages:
+        if p.type in OS_TYPES:
+            installed.setdefault((p.type, p.name), []).append(p)
     for pkg in packages:
         if pkg.type in OS_TYPES:
             continue
         key = owners.get(pkg.path.split(":", 1)[0])  # a nested jar: the archive on disk
-        owner = installed.get(key) if key else None
-        if owner is not None and _same_upstream(owner.version, pkg.version):
-            pkg.owned_by = f"{owner.type}:{owner.name}"
+        # Two OS packages of one type and name (installed twice, or two databases): the
+        # first, in the sorted order, whose version is the language package's.
+        candidates = installed.get(key, []) if key else []
+        owner = next((o for o in candidates if _same_upstream(o.version, pkg.version)), None)
+        if owner is not None:
+            pkg.owned_by = owner.ref
 
 
-def merge(layers: list[tuple[str, dict[str, Any]]]) -> ImageInventory:
+def merge(docs: list[tuple[str, dict[str, Any]]]) -> ImageInventory:
     """Merge (layer digest, layer inventory) pairs, lowest layer first."""
     tree: dict[str, tuple[int, str, Any]] = {}
     origin: dict[tuple, str] = {}
     notes: list[str] = []
     skipped: dict[str, Any] = {}
-    for index, (digest, inv) in enumerate(layers):
+    for index, (digest, inv) in enumerate(docs):
         for directory in inv["opaque"]:
             _remove_under(tree, directory)
         for path in inv["whiteouts"]:
@@ -208,13 +235,13 @@ def merge(layers: list[tuple[str, dict[str, Any]]]) -> ImageInventory:
         if inv.get("special"):
             skipped["count"] = skipped.get("count", 0) + inv["special"]["count"]
             names = skipped.setdefault("names", [])
-            names += inv["special"]["names"][:SKIPPED_NAMES - len(names)]
+            names += inv["special"]["names"][:layers.SPECIAL_NAMES - len(names)]
         present, _ = _present(tree, strict=False)
         origin = {key: origin.get(key, digest) for key in present}
     packages, os_info = _present(tree, strict=True)
     out = []
     for key, pkg in packages.items():
-        pkg.layer = origin.get(key, layers[-1][0] if layers else "")
+        pkg.layer = origin.get(key, docs[-1][0] if docs else "")
         out.append(pkg)
     out.sort(key=lambda p: (p.type, p.name, p.version, p.path))
     _mark_owned(out, tree)

@@ -17,11 +17,16 @@ directories, OCI image-spec layer.md) is recorded for the merge.
 
 The bomb guard is checked as bytes stream, on two caps: an absolute one (``MAX_UNCOMPRESSED``)
 and a ratio — once a layer has expanded past ``RATIO_FLOOR`` bytes it may not be more than
-``MAX_RATIO`` times the compressed bytes read so far. Real layers compress 3–10× (text-heavy
-ones ~15×); deflate's ceiling is ~1,032× and zstd's far higher, so a 17 MB gzip bomb (16 GB of
-zeros) now stops after ~64 MiB of output instead of running to the 16 GiB cap. Refusals that
-are a pure function of the layer's bytes carry ``cacheable`` so the scanner remembers them per
-layer digest instead of paying for them again on every re-scan.
+``MAX_RATIO`` times the compressed bytes read so far. Real layers compress 3–10× overall, but a
+real layer can be mostly zeros: ``useradd -u 1000000`` leaves a 292 MB sparse
+``/var/log/lastlog`` that deflate packs into 284 KB (~1,000×, deflate's ceiling). The floor is
+therefore high (1 GiB): below it any layer is read, whatever its ratio, and above it a bomb
+stops after ~3 s of decompression instead of running to the 16 GiB cap (a 17 MB gzip bomb holds
+16 GB of zeros). A tripped guard is a FAILED scan: the input is hostile, not unsupported.
+Refusals that are a pure function of the layer's bytes carry ``cacheable`` so the scanner
+remembers them per layer digest instead of paying for them again on every re-scan; a refusal
+by the guard also depends on its limits, so it is cached with :func:`guard_limits` and only
+trusted while they are unchanged.
 """
 
 from __future__ import annotations
@@ -46,10 +51,10 @@ MAX_FILE = 64 * 1024 * 1024  # one cataloged file (an rpmdb.sqlite of a big imag
 MAX_UNCOMPRESSED = 16 * 1024 * 1024 * 1024  # per layer: far above real layers, far below a bomb
 MAX_ENTRIES = 2_000_000
 MAX_BINARY = 512 * 1024 * 1024  # executables searched for Go build info
-# Ratio guard: 100x is ten times what real layers reach; the floor keeps small, very
-# compressible layers (a few MB of zero-filled files) out of its reach.
+# Ratio guard: 100x is ten times what real layers reach overall; the floor keeps layers that
+# are mostly zero-filled files (a sparse lastlog: 292 MB at ~1,000x) out of its reach.
 MAX_RATIO = 100
-RATIO_FLOOR = 64 * 1024 * 1024
+RATIO_FLOOR = 1024 * 1024 * 1024
 SPECIAL_NAMES = 5  # skipped device / FIFO paths named in the note (the rest are counted)
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -65,6 +70,12 @@ LAYER_MEDIA_TYPES = frozenset({
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
 })
+
+
+def guard_limits() -> dict[str, int]:
+    """The bomb guard's limits as they stand: what a cached refusal is checked against."""
+    return {"max_uncompressed": MAX_UNCOMPRESSED, "max_entries": MAX_ENTRIES,
+            "max_ratio": MAX_RATIO, "ratio_floor": RATIO_FLOOR}
 
 
 class LayerError(Exception):

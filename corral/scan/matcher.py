@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 from corral.scan import osv, severity
 from corral.scan.inventory import ImageInventory
-from corral.scan.packages import Package
+from corral.scan.packages import OS_TYPES, Package
 
-OS_TYPES = ("deb", "apk", "rpm")
 Lookup = Callable[[str, str], Iterable[dict]]
 
 
@@ -86,13 +85,14 @@ def match(inventory: ImageInventory, lookup: Lookup) -> list[Match]:
         if not eco:
             continue
         name, version = query_of(pkg, eco)
+        valid = osv.is_valid(eco, version)  # once per package, not per range
         for record in lookup(eco, name):
             if record.get("withdrawn"):
                 continue
-            entries = osv.matching_entries(record, eco, name, version)
+            entries = osv.matching_entries(record, eco, name, version, valid=valid)
             if not entries:
                 continue
-            m = Match(pkg, eco, record, osv.fixed_in(entries, version, eco),
+            m = Match(pkg, eco, record, osv.fixed_in(entries, version, eco, valid=valid),
                       severity.assess(record, entries))
             found.setdefault(m.key, m)
     return sorted(found.values(), key=lambda m: (m.advisory_id, m.package.name, m.package.path))

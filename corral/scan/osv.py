@@ -21,7 +21,7 @@ list enumerates affected versions literally, so an equal string needs no parsing
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from corral.scan import versions
 from corral.scan.packages import normalize_pypi
@@ -33,28 +33,34 @@ def package_key(ecosystem: str, name: str) -> str:
     return normalize_pypi(name) if ecosystem == "PyPI" else name
 
 
-def _validity_scheme(range_type: str, ecosystem: str) -> str | None:
-    """The scheme whose rule an installed version must satisfy for this range."""
-    return versions.scheme_for(ecosystem) or ("semver" if range_type == "SEMVER" else None)
+def _scheme(ecosystem: str, range_type: str = "ECOSYSTEM"
+            ) -> tuple[Compare | None, Callable[[str], bool]]:
+    """(compare, is_valid) for ranges of ``range_type`` in ``ecosystem``: the order their events
+    are compared in (None: such ranges never match an installed version), and the rule an
+    installed version must satisfy to be compared at all — the ecosystem's own scheme, or
+    SemVer's for the SEMVER ranges of an ecosystem without one."""
+    scheme = versions.scheme_for(ecosystem)
+    valid = versions.VALIDATORS[scheme or "semver"]
+    if range_type == "SEMVER":
+        return versions.semver.compare, valid
+    if range_type == "ECOSYSTEM" and scheme:
+        return versions.SCHEMES[scheme], valid
+    return None, valid
+
+
+def is_valid(ecosystem: str, version: str) -> bool:
+    """Whether an installed ``version`` can be compared with ``ecosystem``'s ranges at all."""
+    return _scheme(ecosystem)[1](version)
 
 
 def invalid_version(ecosystem: str, version: str) -> str | None:
     """Why ``version`` cannot be compared with ``ecosystem``'s advisory ranges, or None when it
     can (or when the ecosystem has no known scheme, whose ECOSYSTEM ranges never match)."""
     scheme = versions.scheme_for(ecosystem)
-    if scheme is None or versions.is_valid(scheme, version):
+    if scheme is None or is_valid(ecosystem, version):
         return None
     return (f"{version!r} is not a valid {versions.NAMES[scheme]} version, so it matches no "
             f"{ecosystem} advisory range (only versions an advisory lists exactly)")
-
-
-def _comparator(range_type: str, ecosystem: str) -> Compare | None:
-    if range_type == "SEMVER":
-        return versions.semver.compare
-    if range_type == "ECOSYSTEM":
-        scheme = versions.scheme_for(ecosystem)
-        return versions.SCHEMES[scheme] if scheme else None
-    return None
 
 
 def _event_version(event: dict) -> tuple[str, str]:
@@ -65,9 +71,9 @@ def _event_version(event: dict) -> tuple[str, str]:
 
 
 def range_affects(rng: dict, version: str, ecosystem: str) -> bool:
-    cmp = _comparator(rng.get("type", ""), ecosystem)
-    scheme = _validity_scheme(rng.get("type", ""), ecosystem)
-    if cmp is None or scheme is None or not versions.is_valid(scheme, version):
+    """Whether one range covers ``version``, which must be valid (:func:`is_valid`)."""
+    cmp = _scheme(ecosystem, rng.get("type", ""))[0]
+    if cmp is None:
         return False
     events = [_event_version(e) for e in rng.get("events") or [] if isinstance(e, dict)]
     events = [(k, v) for k, v in events if k]
@@ -96,20 +102,26 @@ def range_affects(rng: dict, version: str, ecosystem: str) -> bool:
         return False
 
 
-def entry_affects(entry: dict, version: str, ecosystem: str) -> bool:
+def entry_affects(entry: dict, version: str, ecosystem: str, *,
+                  valid: bool | None = None) -> bool:
+    """Whether an ``affected`` entry covers ``version``. ``valid`` is :func:`is_valid` of it,
+    worked out once per package by the caller (None: worked out here); an invalid version is
+    matched only by the literal ``versions`` list."""
     if version in (entry.get("versions") or ()):
         return True
+    if not (is_valid(ecosystem, version) if valid is None else valid):
+        return False
     return any(range_affects(r, version, ecosystem) for r in entry.get("ranges") or ()
                if isinstance(r, dict))
 
 
-def fixed_in(entries: Iterable[dict], version: str, ecosystem: str) -> str | None:
+def fixed_in(entries: Iterable[dict], version: str, ecosystem: str, *,
+             valid: bool | None = None) -> str | None:
     """The lowest ``fixed`` version above ``version`` in the matching entries' ranges; None
     when there is none or ``version`` is invalid (no fix can be said to lie above it)."""
-    if invalid_version(ecosystem, version):
+    if not (is_valid(ecosystem, version) if valid is None else valid):
         return None
-    scheme = versions.scheme_for(ecosystem)
-    cmp = versions.SCHEMES.get(scheme or "", versions.semver.compare)
+    cmp = _scheme(ecosystem)[0] or versions.semver.compare
     candidates = []
     for entry in entries:
         for rng in entry.get("ranges") or ():
@@ -134,14 +146,16 @@ def _safe(cmp: Compare, a: str, b: str) -> int:
         return (a > b) - (a < b)
 
 
-def matching_entries(record: dict, ecosystem: str, name: str, version: str) -> list[dict]:
-    """The record's ``affected`` entries for this package that cover ``version``."""
+def matching_entries(record: dict, ecosystem: str, name: str, version: str, *,
+                     valid: bool | None = None) -> list[dict]:
+    """The record's ``affected`` entries for this package that cover ``version`` (``valid``:
+    as for :func:`entry_affects`)."""
     key = package_key(ecosystem, name)
     out = []
     for entry in record.get("affected") or ():
         pkg = entry.get("package") or {}
         if pkg.get("ecosystem") != ecosystem or package_key(ecosystem, pkg.get("name", "")) != key:
             continue
-        if entry_affects(entry, version, ecosystem):
+        if entry_affects(entry, version, ecosystem, valid=valid):
             out.append(entry)
     return out

@@ -11,6 +11,7 @@ PACKAGE_MANAGER = {
     "deb": "OS", "apk": "OS", "rpm": "OS",
     "python": "PYTHONPKG", "npm": "NODEPKG", "go-module": "GOBINARY", "java-archive": "JAR",
 }
+OS_TYPES = ("deb", "apk", "rpm")
 # Language package types carry their OSV ecosystem; OS packages get theirs from the image's OS.
 LANGUAGE_ECOSYSTEM = {"python": "PyPI", "npm": "npm", "go-module": "Go", "java-archive": "Maven"}
 
@@ -28,8 +29,8 @@ class Package:
     epoch: int | None = None
     release: str = ""
     licenses: list[str] = field(default_factory=list)
-    # Language packages an OS package installed: "<type>:<name>" of that OS package (e.g.
-    # "deb:python3-setuptools"). Such a package is listed, not matched (see inventory.py).
+    # Language packages an OS package installed: that OS package's ``ref`` (e.g.
+    # "deb:python3-setuptools@66.1.1-1+deb12u2"). Listed, not matched (see inventory.py).
     owned_by: str = ""
 
     def __post_init__(self) -> None:
@@ -39,6 +40,11 @@ class Package:
     @property
     def identity(self) -> tuple[str, str, str, str]:
         return self.type, self.name, self.version, self.path
+
+    @property
+    def ref(self) -> str:
+        """How another package names this one (``owned_by``): type, name and version."""
+        return f"{self.type}:{self.name}@{self.version}"
 
     @property
     def package_manager(self) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from corral import __version__
 from corral.scan.inventory import ImageInventory
-from corral.scan.packages import Package
+from corral.scan.packages import OS_TYPES, Package
 
 MAX_NOTES = 100
 
@@ -39,13 +39,13 @@ def _component(p: Package, distro: str) -> dict[str, Any]:
 
 
 def _owners(inv: ImageInventory) -> dict[str, int]:
-    """{"<type>:<name>": index in inv.packages} of the OS packages that own others."""
+    """{``Package.ref``: index in inv.packages} of the OS packages that own others (the
+    ``owned_by`` the inventory merge recorded names exactly one of them)."""
     wanted = {p.owned_by for p in inv.packages if p.owned_by}
     out: dict[str, int] = {}
     for i, p in enumerate(inv.packages):
-        key = f"{p.type}:{p.name}"
-        if key in wanted:
-            out.setdefault(key, i)
+        if p.type in OS_TYPES and p.ref in wanted:
+            out.setdefault(p.ref, i)
     return out
 
 

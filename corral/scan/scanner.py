@@ -7,12 +7,13 @@ Runs on the scan controller's thread, never on a request. Short transactions: re
 layer happens outside any transaction, so pushes and API calls are never blocked by a scan.
 
 The layer cache (``scan_layer_cache``, keyed by digest and ``catalogers.VERSION``) holds what
-reading a layer produced — its inventory, or ``{"refused": reason, "status": status}`` when
-the reader refused it for a reason that follows from its bytes alone (a decompression bomb,
-a path escaping the root: ``LayerError.cacheable``). Both are results of the same
-deterministic function of the bytes, so a hostile layer costs its CPU once, not on every
-re-scan. Refusals that may not recur (a missing blob, an unsupported media type, a read
-error) are not cached.
+reading a layer produced — its inventory, or ``{"refused": reason, "status": status,
+"limits": layers.guard_limits()}`` when the reader refused it for a reason that follows from
+its bytes alone (a decompression bomb, a path escaping the root: ``LayerError.cacheable``).
+Both are results of the same deterministic function of the bytes and the guard's limits, so a
+hostile layer costs its CPU once, not on every re-scan; a refusal made under other limits is
+stale and the layer is read again (and its entry replaced). Refusals that may not recur (a
+missing blob, an unsupported media type, a read error) are not cached.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select, update
 
 from corral.registry import manifests
 from corral.registry.blobs import BlobStore
 from corral.scan import advisories, catalogers, layers, matcher, state
-from corral.scan.inventory import ImageInventory, layer_inventory, merge
+from corral.scan.inventory import ImageInventory, layer_inventory, merge, name_count
 from corral.store import Store
 from corral.store.schema import ecr_images, scan_layer_cache
 
@@ -50,11 +51,11 @@ class Scanner:
     def layer(self, digest: str, media_type: str) -> dict:
         """A layer's inventory: from the cache, or read from its blob and cached."""
         cached = self._cached(digest)
-        if cached is not None and "refused" in cached:
+        if cached is not None and "refused" not in cached:
+            return cached
+        if cached is not None and cached.get("limits") == layers.guard_limits():
             raise layers.LayerError(cached["refused"], cached.get("status", "FAILED"),
                                     cacheable=True)
-        if cached is not None:
-            return cached
         if self.blobs.size(digest) is None:
             raise layers.LayerError(f"layer {digest} is not in the blob store")
         try:
@@ -62,7 +63,8 @@ class Scanner:
                 contents = layers.read_layer(raw, media_type, catalogers.wanted)
         except layers.LayerError as e:
             if e.cacheable:
-                self._cache(digest, {"refused": e.reason, "status": e.status})
+                self._cache(digest, {"refused": e.reason, "status": e.status,
+                                     "limits": layers.guard_limits()})
             raise
         inv = layer_inventory(contents)
         self._cache(digest, inv)
@@ -75,13 +77,17 @@ class Scanner:
                 t.digest == digest, t.cataloger_version == catalogers.VERSION)).scalar_one_or_none()
 
     def _cache(self, digest: str, inv: dict) -> None:
+        """Store what reading the layer produced, replacing an entry (a stale refusal)."""
         t = scan_layer_cache.c
+        row = and_(t.digest == digest, t.cataloger_version == catalogers.VERSION)
         with self.store.transaction() as db:
-            if db.execute(select(t.digest).where(t.digest == digest, t.cataloger_version
-                                                 == catalogers.VERSION)).first() is None:
+            if db.execute(select(t.digest).where(row)).first() is None:
                 db.execute(scan_layer_cache.insert().values(
                     digest=digest, cataloger_version=catalogers.VERSION, inventory=inv,
                     created_at=_now()))
+            else:
+                db.execute(update(scan_layer_cache).where(row).values(
+                    inventory=inv, created_at=_now()))
 
     def inventory(self, manifest_raw: bytes, media_type: str) -> ImageInventory:
         try:
@@ -105,9 +111,10 @@ class Scanner:
                 continue
             docs.append((d.digest, self.layer(d.digest, d.media_type)))
         inv = merge(docs)
-        notes += [f"{p.type} {p.name} {p.version} ({p.path}): {why}"
-                  for p, why in matcher.unmatched(inv)]
+        invalid = matcher.unmatched(inv)
+        notes += [f"{p.type} {p.name} {p.version} ({p.path}): {why}" for p, why in invalid]
         inv.notes = notes + inv.notes
+        inv.invalid = name_count([f"{p.name} {p.version}" for p, _ in invalid])
         return inv
 
     # --- one scan --------------------------------------------------------------------------
@@ -131,12 +138,9 @@ class Scanner:
             if state.get(db, scan.image_id, scan.digest) is None:
                 return  # the image went away while it was being read
             found = matcher.match(inv, advisories.Lookup(db))
-            opened, closed = state.record_result(db, scan, inv, found, _now())
-            if inv.skipped_summary:  # say what was not read where the user looks
-                done = state.get(db, scan.image_id, scan.digest)
-                if done is not None:
-                    state.set_status(db, scan.image_id, done.status,
-                                     f"{done.description} {inv.skipped_summary}"[:1000])
+            # what was not read or not matched is said where the user looks: the status
+            opened, closed = state.record_result(db, scan, inv, found, _now(),
+                                                 note=inv.status_note)
         log.info("scanned %s: %d packages, %d findings (%d new, %d closed) in %.2fs",
                  scan.digest, len(inv.packages), len(found), opened, closed,
                  time.monotonic() - started)

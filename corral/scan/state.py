@@ -14,12 +14,14 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
+from corral.scan import views
 from corral.scan.catalogers import os_release
 from corral.scan.inventory import ImageInventory
 from corral.scan.matcher import Match, keys, query_of
 from corral.scan.packages import Package
 from corral.store.schema import (
     ecr_images,
+    ecr_repositories,
     inspector_configuration,
     scan_findings,
     scan_image_keys,
@@ -100,11 +102,13 @@ def vulnerability_source_updated_at(db: Connection) -> datetime | None:
 
 
 def record_result(db: Connection, scan: Scan, inventory: ImageInventory, matches: list[Match],
-                  now: datetime) -> tuple[int, int]:
-    """Store the inventory, its keys and the findings; returns (opened, closed)."""
+                  now: datetime, *, note: str = "") -> tuple[int, int]:
+    """Store the inventory, its keys and the findings; returns (opened, closed). ``note`` is
+    appended to the status description (what the scan skipped or cannot match)."""
     status = "ACTIVE" if scan.frequency == "CONTINUOUS_SCAN" else "COMPLETE"
+    description = f"{DONE[status]} {note}" if note else DONE[status]
     db.execute(update(scan_images).where(scan_images.c.image_id == scan.image_id).values(
-        status=status, description=DONE[status], completed_at=now,
+        status=status, description=description[:1000], completed_at=now,
         vuln_source_updated_at=vulnerability_source_updated_at(db) or now,
         inventory=inventory.to_json()))
     db.execute(delete(scan_image_keys).where(scan_image_keys.c.image_id == scan.image_id))
@@ -135,11 +139,24 @@ def _finding_data(m: Match) -> dict[str, Any]:
 def _columns(m: Match, data: dict[str, Any]) -> dict[str, Any]:
     """A finding's queryable columns: written with ``data``, never derived at read time."""
     best = m.severity.best
+    shown = views.shown_package(data["package"])  # the version fields as the finding shows
     return {"severity": m.severity.label, "severity_rank": SEVERITY_RANK[m.severity.label],
-            "score": best.score if best else None, "fix_available": m.fixed is not None,
-            "data": data, "package_version": m.package.version,
+            "score": best.score if best else 0.0, "fix_available": m.fixed is not None,
+            "data": data, "package_version": shown.version, "package_release": shown.release,
+            "package_epoch": shown.epoch, "package_arch": shown.arch,
             "package_path": m.package.path, "layer_hash": m.package.layer,
-            "aliases": "|" + "|".join(data["aliases"]) + "|"}
+            "aliases": "|" + "|".join(data["aliases"]) + "|",
+            "vendor_severity": data.get("rating") or ""}
+
+
+def _image_columns(db: Connection, scan: Scan) -> dict[str, Any]:
+    """The image's columns a finding carries: its repository's name and pushedAt (fixed for
+    an image row, so copied once rather than joined for every sort)."""
+    i, r = ecr_images.c, ecr_repositories.c
+    row = db.execute(select(r.name, i.pushed_at).join(ecr_repositories, r.id == i.repository_id)
+                     .where(i.id == scan.image_id, i.digest == scan.digest)).first()
+    return {"repository_name": row.name if row else "",
+            "image_pushed_at": row.pushed_at if row else None}
 
 
 def sync_findings(db: Connection, scan: Scan, matches: list[Match], now: datetime,
@@ -156,13 +173,15 @@ def sync_findings(db: Connection, scan: Scan, matches: list[Match], now: datetim
     if scope is not None:
         existing = {k: r for k, r in existing.items() if _finding_key(r.data) in scope}
     opened, unchanged, new_rows = 0, [], []
+    image = _image_columns(db, scan) if matches else {}
     for m in matches:
         data = _finding_data(m)
         row = existing.get(m.key)
         if row is None:
             opened += 1
             new_rows.append({
-                **_columns(m, data), "last_observed_at": now, "image_id": scan.image_id,
+                **_columns(m, data), **image, "last_observed_at": now,
+                "image_id": scan.image_id,
                 "image_digest": scan.digest, "platform": platform, "key": m.key,
                 "advisory_id": m.advisory_id, "account_id": scan.account_id,
                 "region": scan.region, "repository_id": scan.repository_id, "status": "ACTIVE",
@@ -194,13 +213,15 @@ def _finding_key(data: dict) -> Key:
     return eco, query_of(Package.from_json(data["package"]), eco)[0]
 
 
-def stale_continuous(db: Connection, limit: int = 200) -> list[tuple[Scan, set[Key]]]:
+def stale_continuous(db: Connection, limit: int = 200) -> list[tuple[int, str, set[Key]]]:
     """Continuously scanned images whose matching is older than the advisories it depends
-    on, each with the package keys to re-match: keys under which an advisory was imported
-    (added, changed, withdrawn) since, and the keys of open findings whose advisory changed
-    or went away. Only those packages are re-matched (Clair's notifier does the same diff)."""
-    s, k, a, v, f = (scan_images.c, scan_image_keys.c, vuln_affected.c, vuln_advisories.c,
-                     scan_findings.c)
+    on, as (image id, digest, package keys to re-match): keys under which an advisory was
+    imported (added, changed, withdrawn) since, and the keys of open findings whose advisory
+    changed or went away. Only those packages are re-matched (Clair's notifier does the same
+    diff). No inventory is read here: the caller loads each scan (``get``) just before its
+    re-match, so one inventory is in memory at a time, not ``limit``."""
+    s, k, a, v, f, i = (scan_images.c, scan_image_keys.c, vuln_affected.c, vuln_advisories.c,
+                        scan_findings.c, ecr_images.c)
     by_keys = (select(k.image_id, k.ecosystem, k.name).join(scan_images, s.image_id == k.image_id)
                .join(vuln_affected, and_(a.ecosystem == k.ecosystem, a.name == k.name))
                .join(vuln_advisories, v.id == a.advisory_id)
@@ -219,8 +240,9 @@ def stale_continuous(db: Connection, limit: int = 200) -> list[tuple[Scan, set[K
     if not changed:
         return []
     ids = sorted(changed)[:limit]
-    rows = db.execute(_live().where(s.image_id.in_(ids)))
-    return [(Scan(**r._mapping), changed[r.image_id]) for r in rows]
+    live = db.execute(select(s.image_id, s.digest).join(
+        ecr_images, and_(i.id == s.image_id, i.digest == s.digest)).where(s.image_id.in_(ids)))
+    return [(image_id, digest, changed[image_id]) for image_id, digest in live]
 
 
 def rematched(db: Connection, scan: Scan, matches: list[Match], now: datetime,

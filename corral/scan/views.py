@@ -57,22 +57,42 @@ def _cvss(d: dict) -> list[dict[str, Any]]:
              "source": "OSV"} for s in d.get("scores", [])]
 
 
-def _vulnerable_package(d: dict) -> dict[str, Any]:
-    pkg = d["package"]
+@dataclass(frozen=True)
+class ShownPackage:
+    """A package's version fields as Inspector's ``vulnerablePackages`` shows them; the same
+    values are stored in scan_findings (package_version, _release, _epoch, _arch) so the
+    vulnerablePackages filters compare what the user sees."""
+
+    version: str
+    release: str
+    epoch: int | None
+    arch: str
+
+
+def shown_package(pkg: dict) -> ShownPackage:
     version, release = pkg["version"], pkg.get("release", "")
     if pkg["type"] == "deb" and "-" in version:  # Inspector splits Debian versions at the revision
         version, release = version.split(":", 1)[-1].rsplit("-", 1)
-    out = {"name": pkg["name"], "version": version, "packageManager":
+    epoch = pkg.get("epoch")
+    if not epoch and pkg["type"] == "deb":  # Debian's epoch is the version's "N:" prefix
+        head = pkg["version"].split(":", 1)[0] if ":" in pkg["version"] else "0"
+        epoch = int(head) if head.isdigit() else 0
+    return ShownPackage(version, release, epoch, (pkg.get("arch") or "").upper())
+
+
+def _vulnerable_package(d: dict) -> dict[str, Any]:
+    pkg = d["package"]
+    shown = shown_package(pkg)
+    out = {"name": pkg["name"], "version": shown.version, "packageManager":
            {"deb": "OS", "apk": "OS", "rpm": "OS", "python": "PYTHONPKG", "npm": "NODEPKG",
             "go-module": "GOBINARY", "java-archive": "JAR"}.get(pkg["type"], "OS"),
            "filePath": pkg["path"], "fixedInVersion": d.get("fixed") or "NotAvailable"}
-    if release:
-        out["release"] = release
-    if pkg.get("epoch") is not None or pkg["type"] == "deb":
-        v = pkg["version"]
-        out["epoch"] = pkg.get("epoch") or (int(v.split(":", 1)[0]) if ":" in v else 0)
-    if pkg.get("arch"):
-        out["arch"] = pkg["arch"].upper()
+    if shown.release:
+        out["release"] = shown.release
+    if shown.epoch is not None:
+        out["epoch"] = shown.epoch
+    if shown.arch:
+        out["arch"] = shown.arch
     if pkg.get("layer"):
         out["sourceLayerHash"] = pkg["layer"]
     return out

@@ -424,7 +424,9 @@ scan_findings = Table(
     Column("repository_id", Integer, nullable=False),
     Column("status", String(16), nullable=False),  # ACTIVE | CLOSED
     Column("severity", String(16), nullable=False),
-    Column("score", Float),
+    # inspectorScore as sorted: 0 when the advisory has no score (0008: NOT NULL, so the
+    # INSPECTOR_SCORE sort walks ix_scan_findings_score with no coalesce)
+    Column("score", Float, nullable=False, server_default="0"),
     Column("fix_available", Boolean, nullable=False),
     Column("package_name", String(512), nullable=False),
     Column("data", JsonValue(), nullable=False),
@@ -433,29 +435,40 @@ scan_findings = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     # Denormalized at write time (0008) so Inspector's filters, sorts and pages run in SQL
     # without reading ``data`` or the image's inventory: the image digest (with image_id,
-    # which image a finding belongs to even after an id is reused), the package's version,
-    # file and layer, the advisory's aliases as "|A|B|" (so "|X|" finds one exactly), the
-    # image's Inspector platform, and the severity's rank (UNTRIAGED -1 … CRITICAL 4).
+    # which image a finding belongs to even after an id is reused), the repository's name and
+    # the image's pushedAt (both immutable for an image row), the package as
+    # vulnerablePackages shows it (version, release, epoch, arch: corral.scan.views), its file
+    # and layer, the advisory's aliases as "|A|B|" (so "|X|" finds one exactly), its vendor
+    # severity, the image's Inspector platform, and the severity's rank (UNTRIAGED -1 …).
     Column("image_digest", String(140), nullable=False, server_default=""),
+    Column("repository_name", String(256), nullable=False, server_default=""),
+    Column("image_pushed_at", UTCDateTime()),
     Column("package_version", String(512), nullable=False, server_default=""),
+    Column("package_release", String(512), nullable=False, server_default=""),
+    Column("package_epoch", Integer),
+    Column("package_arch", String(64), nullable=False, server_default=""),
     Column("package_path", String(1024), nullable=False, server_default=""),
     Column("layer_hash", String(140), nullable=False, server_default=""),
     Column("aliases", Text, nullable=False, server_default="||"),
+    Column("vendor_severity", String(64), nullable=False, server_default=""),
     Column("platform", String(64), nullable=False, server_default=""),
     Column("severity_rank", Integer, nullable=False, server_default="-1"),
     UniqueConstraint("image_id", "key", name="uq_scan_finding"),
 )
 Index("ix_scan_findings_scope", scan_findings.c.account_id, scan_findings.c.region,
       scan_findings.c.status)
-# Keyset pages: the default order (id) and the severity sort walk these in order.
-Index("ix_scan_findings_page", scan_findings.c.account_id, scan_findings.c.region,
-      scan_findings.c.id)
-Index("ix_scan_findings_severity", scan_findings.c.account_id, scan_findings.c.region,
-      scan_findings.c.severity_rank, scan_findings.c.id)
-# Selective filters: one vulnerability, one package, one image.
-Index("ix_scan_findings_advisory", scan_findings.c.advisory_id)
-Index("ix_scan_findings_package", scan_findings.c.package_name)
-Index("ix_scan_findings_digest", scan_findings.c.image_digest)
+# Keyset pages: one index per sort key, (account, region, key, id), so a page of any sort
+# seeks its cursor and reads limit + 1 rows in order (FINDING_STATUS: ix_scan_findings_scope,
+# whose entries end in the rowid on SQLite). The advisory, package and digest indexes also
+# serve the selective filters (vulnerabilityId, vulnerablePackages.name, ecrImageHash) and
+# the PACKAGE aggregation's GROUP BY.
+SCAN_FINDING_KEYS = ("id", "severity_rank", "first_observed_at", "last_observed_at", "score",
+                     "advisory_id", "repository_name", "image_pushed_at", "package_name",
+                     "image_digest")
+for _key in SCAN_FINDING_KEYS:
+    Index(f"ix_scan_findings_{_key}", scan_findings.c.account_id, scan_findings.c.region,
+          scan_findings.c[_key], *([scan_findings.c.id] if _key != "id" else []))
+del _key
 
 # Per-layer inventories: a layer's catalog depends only on its bytes and the catalogers.
 scan_layer_cache = Table(
@@ -686,3 +699,94 @@ elb_targets = Table(
     Column("drain_until", UTCDateTime()),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# --- CloudWatch Logs (issue 12: corral/logs) ----------------------------------------------------
+# Times are epoch milliseconds (ints), as the Logs API speaks them. Ids are AUTOINCREMENT on
+# SQLite so a deleted group's or stream's id is never handed out again: events of a deleted
+# stream are purged later, in chunks (logs_purges), and must never show up under a new one.
+# ``stored_bytes`` counts the UTF-8 bytes of the stored messages.
+
+logs_groups = Table(
+    "logs_groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("retention_days", Integer),
+    Column("log_group_class", String(32), nullable=False, server_default="STANDARD"),
+    Column("kms_key_id", String(256)),
+    Column("stored_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("doc", JsonValue(), nullable=False),  # deletionProtectionEnabled, …
+    UniqueConstraint("account_id", "region", "name", name="uq_logs_group_name"),
+    sqlite_autoincrement=True,
+)
+
+logs_streams = Table(
+    "logs_streams",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", Integer, nullable=False, index=True),
+    Column("name", String(512), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("first_event_ts", BigInteger),
+    Column("last_event_ts", BigInteger),
+    Column("last_ingestion_time", BigInteger),
+    Column("stored_bytes", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint("group_id", "name", name="uq_logs_stream_name"),
+    sqlite_autoincrement=True,
+)
+
+# One row per event; ``id`` is the ingestion order and breaks ties between equal timestamps.
+logs_events = Table(
+    "logs_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", Integer, nullable=False),
+    Column("stream_id", Integer, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("ingested", BigInteger, nullable=False),
+    Column("message", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ix_logs_events_stream", logs_events.c.stream_id, logs_events.c.ts, logs_events.c.id)
+Index("ix_logs_events_group", logs_events.c.group_id, logs_events.c.ts, logs_events.c.id)
+
+# Streams deleted (alone or with their group) whose events the retention controller has not
+# finished deleting; DeleteLogStream / DeleteLogGroup answer at once instead of holding the
+# write lock for a million-row DELETE.
+logs_purges = Table(
+    "logs_purges",
+    metadata,
+    Column("stream_id", Integer, primary_key=True, autoincrement=False),
+)
+
+logs_metric_filters = Table(
+    "logs_metric_filters",
+    metadata,
+    Column("group_id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(512), primary_key=True),
+    Column("doc", JsonValue(), nullable=False),  # the MetricFilter shape
+)
+
+logs_subscription_filters = Table(
+    "logs_subscription_filters",
+    metadata,
+    Column("group_id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(512), primary_key=True),
+    Column("doc", JsonValue(), nullable=False),  # the SubscriptionFilter shape
+)
+
+logs_queries = Table(
+    "logs_queries",
+    metadata,
+    Column("query_id", String(36), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("doc", JsonValue(), nullable=False),  # queryString, logGroupNames, results, …
+)
+Index("ix_logs_queries_scope", logs_queries.c.account_id, logs_queries.c.region,
+      logs_queries.c.created_at)

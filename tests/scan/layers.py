@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import struct
 import tarfile
+import zlib
 
 Entry = bytes | tuple  # bytes: a regular file; ("link", target) | ("hardlink", target) | ("dir",)
 #                       | ("exec", bytes): an executable file
@@ -126,19 +128,34 @@ def python_metadata(root: str, name: str, version: str, *, egg: bool = False) ->
     return {f"{root}/{name}-{version}{tail}": meta}
 
 
-def gzip_bomb(size: int, name: str = "zeros") -> bytes:
-    """A gzip layer holding one tar member of ``size`` zero bytes, compressed as it streams
-    (about 1,000:1, deflate's ceiling), so building it never holds ``size`` bytes."""
-    buf = io.BytesIO()
+def gzip_bomb(size: int, name: str = "zeros", *, extra: dict[str, bytes] | None = None) -> bytes:
+    """A gzip layer holding one tar member of ``size`` zero bytes (then the ``extra`` files), at
+    about 1,000:1 (deflate's ceiling). Built streaming and fast: one MiB of zeros is deflated
+    once, ending in a full flush (which resets the compressor, so the same input gives the
+    same bytes), and that block is repeated; only the CRC walks all ``size`` bytes."""
+    chunk, out = bytes(1 << 20), io.BytesIO()
     info = tarfile.TarInfo(name)
     info.size, info.mtime = size, 1_700_000_000
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as out:
-        out.write(info.tobuf(tarfile.PAX_FORMAT))
-        chunk = bytes(1 << 20)
-        for start in range(0, size, len(chunk)):
-            out.write(chunk[:min(len(chunk), size - start)])
-        out.write(b"\0" * (-size % 512 + 1024))  # padding and the end-of-archive blocks
-    return buf.getvalue()
+    head = info.tobuf(tarfile.PAX_FORMAT)
+    rest = io.BytesIO()
+    with tarfile.open(fileobj=rest, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, data in (extra or {}).items():
+            member = tarfile.TarInfo(path)
+            member.size, member.mtime = len(data), 1_700_000_000
+            tar.addfile(member, io.BytesIO(data))
+    # the last partial MiB, the member's padding, the extra members, the end-of-archive blocks
+    tail = bytes(size % len(chunk) + -size % 512) + rest.getvalue()
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate inside a gzip header + trailer
+    out.write(b"\x1f\x8b\x08\0\0\0\0\0\x02\xff" + z.compress(head) + z.flush(zlib.Z_FULL_FLUSH))
+    block = z.compress(chunk) + z.flush(zlib.Z_FULL_FLUSH)
+    crc = zlib.crc32(head)
+    for _ in range(size // len(chunk)):
+        out.write(block)
+        crc = zlib.crc32(chunk, crc)
+    out.write(z.compress(tail) + z.flush())
+    total = len(head) + size // len(chunk) * len(chunk) + len(tail)
+    out.write(struct.pack("<II", zlib.crc32(tail, crc), total & 0xFFFFFFFF))
+    return out.getvalue()
 
 
 def rpm_header(tags: dict[int, str | int | list]) -> bytes:

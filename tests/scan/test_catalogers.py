@@ -11,7 +11,7 @@ import tarfile
 import pytest
 
 from corral.scan import catalogers, inventory, layers
-from corral.scan.catalogers import dpkg, npm, os_release, python, rpm
+from corral.scan.catalogers import dpkg, gobinary, npm, os_release, python, rpm
 from tests.scan import layers as build
 from tests.scan.vulndata import vulndata
 
@@ -273,3 +273,63 @@ def test_go_binary_build_info_with_replacement_and_stdlib():
     assert got == {("golang.org/x/net", "v0.7.0"), ("github.com/new/lib", "v1.2.3"),
                    ("stdlib", "v1.20.1")}
     assert {inv.ecosystem_of(p) for p in inv.packages} == {"Go"}
+
+
+# An rpm header whose tags have the wrong types (a damaged rpmdb): the package is still read,
+# its file list is empty, and the scan goes on (once a TypeError / AttributeError escaped).
+DAMAGED_RPM_HEADERS = [
+    pytest.param({1118: [5, 6], 1117: ["a"], 1116: [0]}, id="dirnames-int32"),
+    pytest.param({1118: ["/usr/"], 1117: [1, 2], 1116: [0]}, id="basenames-int32"),
+    pytest.param({1118: ["/usr/"], 1117: ["a"], 1116: ["x"]}, id="dirindexes-strings"),
+    pytest.param({1118: "/usr/", 1117: ["a"], 1116: [0]}, id="dirnames-a-string"),
+    pytest.param({1027: [1, 2]}, id="oldfilenames-int32"),
+    pytest.param({1027: "usr/bin/a"}, id="oldfilenames-a-string"),
+]
+
+
+@pytest.mark.parametrize("file_tags", DAMAGED_RPM_HEADERS)
+def test_damaged_rpm_file_tags_give_the_package_without_files(file_tags):
+    header = build.rpm_header({1000: "x", 1001: "1", 1002: "1", **file_tags})
+    good = build.rpm_header({1000: "y", 1001: "2", 1002: "1", 1027: ["/usr/bin/y"]})
+    got = catalogers.parse("var/lib/rpm/rpmdb.sqlite", build.rpmdb(header, good))
+    assert [(p.name, p.version) for p in got.packages] == [("x", "1-1"), ("y", "2-1")]
+    assert got.notes == [] and got.owns == []
+
+
+def test_rpm_and_other_catalogers_share_one_set_of_parse_errors(monkeypatch):
+    """A parser error any cataloger turns into a note, the rpm one does too."""
+    for kind in catalogers.PARSE_ERRORS:
+        error = (kind("utf-8", b"\xff", 0, 1, "damaged") if kind is UnicodeDecodeError
+                 else kind("damaged"))
+
+        def broken(path, data, error=error):
+            raise error
+        monkeypatch.setattr(rpm, "catalog", broken)
+        [note] = catalogers.parse("var/lib/rpm/rpmdb.sqlite", b"").notes
+        assert note.startswith(f"var/lib/rpm/rpmdb.sqlite: {kind.__name__}: ")
+
+
+@pytest.mark.parametrize(("tag", "expected"), [
+    ("go1.21rc2", "v1.21.0-rc.2"), ("go1.9beta1", "v1.9.0-beta.1"), ("go1.20", "v1.20.0"),
+    ("go1.20.1", "v1.20.1"), ("go1.21.0", "v1.21.0"), ("go1", "v1.0.0"), ("go1.0", ""),
+    ("go1.21.0 X:boringcrypto", "v1.21.0"), ("go1.21.5-bigcorp", "v1.21.5"),
+    ("devel go1.22-2b8a2d7 Tue Sep 5", ""), ("", ""),
+])
+def test_go_toolchain_tags_become_semver_as_x_vuln_writes_them(tag, expected):
+    """x/vuln internal/semver GoTagToSemver (pkgsite's VersionForTag)."""
+    assert gobinary.go_tag_to_semver(tag) == expected
+
+
+def test_go_release_candidate_toolchain_matches_stdlib_advisories():
+    """GO-2023-1987 (CVE-2023-29409) is fixed in 1.21.0-rc.4: a binary built with go1.21rc2
+    is affected; its stdlib version was once v1.21rc2, invalid, so it matched nothing."""
+    from corral.scan import advisories, matcher
+
+    binary = build.go_binary("go1.21rc2", ["path\texample.com/app"])
+    inv = _inventory({"usr/local/bin/app": ("exec", binary)})
+    [stdlib] = [p for p in inv.packages if p.name == "stdlib"]
+    assert stdlib.version == "v1.21.0-rc.2"
+    records = [r for r in advisories.read_records(vulndata() / "osv" / "Go.jsonl")
+               if r["id"] == "GO-2023-1987"]
+    assert [m.advisory_id for m in matcher.match(inv, lambda eco, name: records)] == [
+        "GO-2023-1987"]

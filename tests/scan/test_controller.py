@@ -121,7 +121,9 @@ def test_partial_rematch_touches_only_changed_packages(tmp_path):
     with corral.store.transaction() as db:  # a new advisory for qs only
         advisories.import_records(db, [RECORD], "t2", "t2", datetime.now(UTC))
     with corral.store.transaction(write=False) as db:
-        [(scan, scope)] = state.stale_continuous(db)
+        [(image_id, digest, scope)] = state.stale_continuous(db)
+    # ids, not scans: the controller loads one inventory at a time, just before its re-match
+    assert (image_id, digest) == (image.id, image.digest)
     assert scope == {("npm", "qs")}
     controller.reconcile()
     second = active()

@@ -4,6 +4,7 @@ SBOM exports (CycloneDX 1.4, SPDX 2.3) reflect the image's real inventory."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -289,3 +290,216 @@ def test_cvss_v4_only_finding_has_score_and_vector(tmp_path):
         assert details["version"] == "4.0" and details["scoringVector"] == vector
     finally:
         server.stop()
+
+
+def _token(cursor: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(cursor).encode()).decode()
+
+
+def _sorted(field: str, order: str = "ASC") -> dict:
+    return {"sortCriteria": {"field": field, "sortOrder": order}}
+
+
+TITLE_BY_ALL = {"aggregationType": "TITLE", "aggregationRequest": {
+    "titleAggregation": {"sortBy": "ALL", "sortOrder": "DESC"}}}
+# (operation, its other parameters, the forged cursor): each must be a 400, never a 500
+BAD_TOKENS = {
+    "id beyond int64": ("list_findings", {}, {"q": "findings", "after": [2 ** 70]}),
+    "id a bool": ("list_findings", {}, {"q": "findings", "after": [True]}),
+    "id a string": ("list_findings", {}, {"q": "findings", "after": ["1"]}),
+    "id a float": ("list_findings", {}, {"q": "findings", "after": [1.5]}),
+    "date an int": ("list_findings", _sorted("FIRST_OBSERVED_AT"),
+                    {"q": "findings:FIRST_OBSERVED_AT:ASC", "after": [5, 1]}),
+    "date without zone": ("list_findings", _sorted("FIRST_OBSERVED_AT"),
+                          {"q": "findings:FIRST_OBSERVED_AT:ASC",
+                           "after": [{"at": "2026-01-01T00:00:00"}, 1]}),
+    "date not a date": ("list_findings", _sorted("LAST_OBSERVED_AT"),
+                        {"q": "findings:LAST_OBSERVED_AT:ASC", "after": [{"at": "soon"}, 1]}),
+    "date overflows": ("list_findings", _sorted("ECR_IMAGE_PUSHED_AT"),
+                       {"q": "findings:ECR_IMAGE_PUSHED_AT:ASC",
+                        "after": [{"at": "0001-01-01T00:00:00+01:00"}, 1]}),
+    "date with more keys": ("list_findings", _sorted("FIRST_OBSERVED_AT"),
+                            {"q": "findings:FIRST_OBSERVED_AT:ASC",
+                             "after": [{"at": "2026-01-01T00:00:00+00:00", "x": 1}, 1]}),
+    "score NaN": ("list_findings", _sorted("INSPECTOR_SCORE", "DESC"),
+                  {"q": "findings:INSPECTOR_SCORE:DESC", "after": [float("nan"), 1]}),
+    "score a string": ("list_findings", _sorted("INSPECTOR_SCORE", "DESC"),
+                       {"q": "findings:INSPECTOR_SCORE:DESC", "after": ["9.8", 1]}),
+    "rank beyond int64": ("list_findings", _sorted("SEVERITY"),
+                          {"q": "findings:SEVERITY:ASC", "after": [2 ** 64, 1]}),
+    "name an int": ("list_findings", _sorted("VULNERABILITY_ID"),
+                    {"q": "findings:VULNERABILITY_ID:ASC", "after": [7, 1]}),
+    "count beyond int64": ("list_finding_aggregations", TITLE_BY_ALL,
+                           {"q": "aggregation:TITLE:ALL:DESC", "after": [2 ** 70, "x"]}),
+    "group key an int": ("list_finding_aggregations", {"aggregationType": "PACKAGE"},
+                         {"q": "aggregation:PACKAGE:None:None", "after": [5]}),
+    "coverage id beyond int64": ("list_coverage", {}, {"after": 2 ** 70}),
+    "coverage id a bool": ("list_coverage", {}, {"after": True}),
+    "ecr findings id beyond int64": ("describe_image_scan_findings", {}, {"after": 2 ** 70}),
+    "ecr findings id negative beyond int64": ("describe_image_scan_findings", {},
+                                              {"after": -2 ** 64}),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_forged_tokens_are_validation_errors(inspected, case):
+    """Principle 6: a nextToken Corral did not issue is a 400 naming nextToken, whatever its
+    values' types (an int beyond SQLite's 64 bits, a date that is not one), never a 500."""
+    from botocore.exceptions import ClientError
+
+    server, inspector, digest = inspected
+    operation, params, cursor = case
+    client = inspector
+    if operation == "describe_image_scan_findings":
+        client = server.client("ecr")
+        params = {"repositoryName": "web/app", "imageId": {"imageDigest": digest}}
+    with pytest.raises(ClientError) as e:
+        getattr(client, operation)(**params, nextToken=_token(cursor))
+    error = e.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Error"]["Code"] in ("ValidationException", "InvalidParameterException")
+    assert "nextToken" in error["Error"]["Message"]
+
+
+def test_title_aggregation_filters_on_the_title_it_returns(inspected):
+    _, inspector, _ = inspected
+    groups = inspector.list_finding_aggregations(aggregationType="TITLE")["responses"]
+    assert len(groups) >= 2
+    wanted = groups[-1]["titleAggregation"]
+    only = inspector.list_finding_aggregations(aggregationType="TITLE", aggregationRequest={
+        "titleAggregation": {"titles": [{"comparison": "EQUALS", "value": wanted["title"]}]}})
+    assert [r["titleAggregation"] for r in only["responses"]] == [wanted]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """A server holding one real Debian 12 image (enhanced scan on push) and, written
+    through the store's own path (state.sync_findings) into its database, a Debian finding
+    (libc6 1:2.36-9+deb12u4, amd64, vendor severity "high", aliases CVE-1 and CVE-2) and two
+    npm ones. Yields (server, inspector, add) where add(n) writes n more findings."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from corral.scan import severity, state
+    from corral.scan.matcher import Match
+    from corral.scan.packages import Package
+    from corral.store import Store
+    from corral.store.schema import ecr_images
+    from tests.server import CorralServer
+
+    server = CorralServer(tmp_path_factory.mktemp("written") / "data").start()
+    ecr = server.client("ecr")
+    ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=[{
+        "scanFrequency": "SCAN_ON_PUSH",
+        "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}])
+    ecr.create_repository(repositoryName="deb/app")
+    digest = push_files(ecr, "deb/app", build.DEBIAN_12_OS, tag="v1")
+    assert wait_scan(ecr, "deb/app", digest)["imageScanStatus"]["status"] == "COMPLETE"
+    deb = Match(Package("deb", "libc6", "1:2.36-9+deb12u4", "var/lib/dpkg/status",
+                        source_name="glibc", source_version="2.36-9+deb12u4", arch="amd64"),
+                "Debian:12", {"id": "DSA-0001-1", "aliases": ["CVE-1", "CVE-2"]},
+                "2.36-9+deb12u7", severity.Severity("HIGH", rating="high"))
+    matches = [deb]
+    store = Store(f"sqlite:///{server.data_dir / 'state.db'}")
+
+    def add(n: int) -> None:
+        matches.extend(
+            Match(Package("npm", f"pkg-{len(matches)}", "1.0.0", "node_modules/x/package.json"),
+                  "npm", {"id": f"GHSA-{len(matches):04d}"}, None, severity.Severity("LOW"))
+            for _ in range(n))
+        with store.transaction() as db:  # every finding re-observed, the new ones opened
+            image_id = db.execute(select(ecr_images.c.id).where(
+                ecr_images.c.digest == digest)).scalar_one()
+            state.sync_findings(db, state.get(db, image_id, digest), matches, datetime.now(UTC))
+
+    add(2)
+    try:
+        yield server, server.client("inspector2"), add
+    finally:
+        store.close()
+        server.stop()
+
+
+def _arns(inspector, **criteria) -> set[str]:
+    return {f["findingArn"] for f in inspector.list_findings(
+        filterCriteria=criteria)["findings"]}
+
+
+def _deb(inspector) -> dict:
+    [deb] = [f for f in inspector.list_findings()["findings"]
+             if f["packageVulnerabilityDetails"]["vulnerabilityId"] == "DSA-0001-1"]
+    return deb
+
+
+def test_vulnerable_packages_filters_compare_what_the_finding_shows(written):
+    """A Debian version is shown split (version 2.36, release 9+deb12u4, epoch 1): the
+    filters compare those values, not the stored 1:2.36-9+deb12u4."""
+    _, inspector, _ = written
+    deb = _deb(inspector)
+    [pkg] = deb["packageVulnerabilityDetails"]["vulnerablePackages"]
+    assert (pkg["version"], pkg["release"], pkg["epoch"], pkg["arch"]) == (
+        "2.36", "9+deb12u4", 1, "AMD64")
+
+    def by(**package) -> set[str]:
+        return _arns(inspector, vulnerablePackages=[{"name": {"comparison": "EQUALS",
+                                                              "value": "libc6"}, **package}])
+
+    eq = {"comparison": "EQUALS"}
+    assert by(version={**eq, "value": "2.36"}) == {deb["findingArn"]}
+    assert by(version={**eq, "value": "1:2.36-9+deb12u4"}) == set()
+    assert by(release={**eq, "value": "9+deb12u4"}) == {deb["findingArn"]}
+    assert by(architecture={**eq, "value": "AMD64"}) == {deb["findingArn"]}
+    assert by(epoch={"lowerInclusive": 1, "upperInclusive": 1}) == {deb["findingArn"]}
+
+
+NO_SUCH = {"comparison": "EQUALS", "value": "NO_SUCH"}
+# Filters on data Corral has: a value no finding shows matches nothing (they were ignored)
+NOTHING = {
+    "vendorSeverity": {"vendorSeverity": [NO_SUCH]},
+    "release": {"vulnerablePackages": [{"release": NO_SUCH}]},
+    "architecture": {"vulnerablePackages": [{"architecture": NO_SUCH}]},
+    "epoch": {"vulnerablePackages": [{"epoch": {"lowerInclusive": 99}}]},
+    "lambda layer": {"vulnerablePackages": [{"sourceLambdaLayerArn": NO_SUCH}]},
+    "ecrImageArchitecture": {"ecrImageArchitecture": [NO_SUCH]},
+    "aliases joined by |": {"relatedVulnerabilities": [{"comparison": "EQUALS",
+                                                        "value": "CVE-1|CVE-2"}]},
+    "alias prefix across |": {"relatedVulnerabilities": [{"comparison": "PREFIX",
+                                                          "value": "CVE-1|"}]},
+}
+
+
+@pytest.mark.parametrize("criteria", NOTHING.values(), ids=NOTHING.keys())
+def test_filters_that_should_match_nothing_match_nothing(written, criteria):
+    _, inspector, _ = written
+    assert inspector.list_findings()["findings"]
+    assert _arns(inspector, **criteria) == set()
+
+
+def test_vendor_severity_and_alias_filters_match_what_is_shown(written):
+    _, inspector, _ = written
+    deb = _deb(inspector)
+    assert deb["packageVulnerabilityDetails"]["vendorSeverity"] == "high"
+    eq = {"comparison": "EQUALS"}
+    assert _arns(inspector, vendorSeverity=[{**eq, "value": "high"}]) == {deb["findingArn"]}
+    assert _arns(inspector, relatedVulnerabilities=[{**eq, "value": "CVE-2"}]) == {
+        deb["findingArn"]}
+
+
+def test_default_order_pages_neither_repeat_nor_skip_findings_written_between_pages(written):
+    """Keyset on id: findings recorded while a client pages come after every finding already
+    there; re-observing findings (lastObservedAt, updatedAt move) does not move them."""
+    _, inspector, add = written
+    before = [f["findingArn"] for f in inspector.list_findings()["findings"]]
+    seen, token = [], None
+    while True:
+        page = inspector.list_findings(maxResults=1, **({"nextToken": token} if token else {}))
+        seen += [f["findingArn"] for f in page["findings"]]
+        if "nextToken" not in page:
+            break
+        token = page["nextToken"]
+        if len(seen) <= 2:
+            add(1)  # a re-scan between pages: every finding re-observed, one more opened
+    after = [f["findingArn"] for f in inspector.list_findings()["findings"]]
+    assert len(after) == len(before) + 2
+    assert seen == after and seen[:len(before)] == before

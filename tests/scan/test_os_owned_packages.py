@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from corral.scan import catalogers, inventory, layers, matcher
+from corral.scan import catalogers, inventory, layers, matcher, packages, sbom
 from tests.scan import layers as build
 from tests.scan.helpers import scan_in_process
 from tests.scan.vulndata import vulndata
 
 GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
+SETUPTOOLS_DEB = "deb:python3-setuptools@66.1.1-1+deb12u2"  # owned_by: the owner's Package.ref
+PIP_DEB = "deb:python3-pip@23.0.1+dfsg-1"
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
 DIST = "usr/lib/python3/dist-packages"
 LOCAL = "usr/local/lib/python3.11/dist-packages"
 # Every record of the vulndata snapshot that affects these versions upstream (PYSEC ids; the
@@ -69,8 +73,8 @@ def test_dpkg_owned_python_packages_get_no_pypi_findings(tmp_path, pypi_records)
     assert scanned.status == "COMPLETE", scanned.description
     assert scanned.findings == []
     owned = _python(scanned)
-    assert owned["setuptools"]["owned_by"] == "deb:python3-setuptools"
-    assert owned["pip"]["owned_by"] == "deb:python3-pip"
+    assert owned["setuptools"]["owned_by"] == SETUPTOOLS_DEB
+    assert owned["pip"]["owned_by"] == PIP_DEB
     # Still in the SBOM, inside the OS package that installed it (a CycloneDX assembly).
     by_name = {c["name"]: c for c in scanned.sbom["components"]}
     assert "setuptools" not in by_name and "pip" not in by_name
@@ -99,7 +103,7 @@ def _merged(*layer_entries: dict) -> inventory.ImageInventory:
 def _owners(inv: inventory.ImageInventory) -> dict[str, str]:
     """{"name@version": owner} of the language packages ("" when not owned)."""
     return {f"{p.name}@{p.version}": p.owned_by for p in inv.packages
-            if p.type not in matcher.OS_TYPES}
+            if p.type not in packages.OS_TYPES}
 
 
 def _rpm_layer() -> dict:
@@ -119,27 +123,28 @@ OWNERSHIP = [
         b"F:usr/lib/python3.12/site-packages/setuptools-70.3.0.dist-info\nR:METADATA\nR:RECORD\n"
         b"\n"), **build.python_metadata("usr/lib/python3.12/site-packages", "setuptools",
                                          "70.3.0")}],
-        {"setuptools@70.3.0": "apk:py3-setuptools"}, id="apk-R-lines"),
-    pytest.param([_rpm_layer()], {"setuptools@53.0.0": "rpm:python3-setuptools"}, id="rpm-file-arrays"),
+        {"setuptools@70.3.0": "apk:py3-setuptools@70.3.0-r0"}, id="apk-R-lines"),
+    pytest.param([_rpm_layer()], {"setuptools@53.0.0": "rpm:python3-setuptools@53.0.0-13.el9"},
+                 id="rpm-file-arrays"),
     pytest.param([{"var/lib/dpkg/status": build.dpkg_status(("node-lodash", "4.17.21+dfsg-1",
                                                              None)),
                    "var/lib/dpkg/info/node-lodash.list": build.dpkg_list(
                        "/usr/share/nodejs/node_modules/lodash/package.json"),
                    **build.node_module("lodash", "4.17.21", "usr/share/nodejs")}],
-                 {"lodash@4.17.21": "deb:node-lodash"}, id="dpkg-npm"),
+                 {"lodash@4.17.21": "deb:node-lodash@4.17.21+dfsg-1"}, id="dpkg-npm"),
     pytest.param([{**_debian_12(DIST), "var/lib/dpkg/info/python3-pip:amd64.list":
                    build.dpkg_list(f"/{DIST}/pip-23.0.1.dist-info/METADATA")}],
-                 {"setuptools@66.1.1": "deb:python3-setuptools",
-                  "pip@23.0.1": "deb:python3-pip"}, id="dpkg-multiarch-list-name"),
+                 {"setuptools@66.1.1": SETUPTOOLS_DEB,
+                  "pip@23.0.1": PIP_DEB}, id="dpkg-multiarch-list-name"),
     # pip upgraded over the distro package: a new dist-info no OS package lists.
     pytest.param([_debian_12(DIST), build.python_metadata(DIST, "setuptools", "70.0.0")],
-                 {"setuptools@66.1.1": "deb:python3-setuptools", "setuptools@70.0.0": ""},
+                 {"setuptools@66.1.1": SETUPTOOLS_DEB, "setuptools@70.0.0": ""},
                  id="pip-upgrade-beside-distro-copy-is-not-owned"),
     # The file is listed but the versions disagree: not the same software (Grype's guard).
     pytest.param([{**_debian_12(DIST), **build.python_metadata(DIST, "pip", "23.0"),
                    "var/lib/dpkg/info/python3-pip.list": build.dpkg_list(
                        f"/{DIST}/pip-23.0.dist-info/METADATA")}],
-                 {"setuptools@66.1.1": "deb:python3-setuptools", "pip@23.0": ""},
+                 {"setuptools@66.1.1": SETUPTOOLS_DEB, "pip@23.0": ""},
                  id="version-mismatch"),
     # apt-get purge: status no longer lists it, its .list is gone, the files stay behind.
     pytest.param([_debian_12(DIST), {
@@ -171,3 +176,35 @@ def test_pip_upgrade_beside_distro_copy_matches_only_the_upgrade():
     found = matcher.match(inv, lookup)
     assert [(m.package.name, m.package.version) for m in found] == [("setuptools", "70.0.0")]
     assert ("PyPI", "pip") not in lookup_seen  # owned: never looked up
+
+
+@pytest.mark.parametrize("other", ["40.0.0-1.el9", "60.0.0-1.el9"], ids=["older", "newer"])
+def test_owner_is_one_package_when_two_share_type_and_name(other):
+    """Two python3-setuptools in one rpmdb (an installonly-style duplicate) both listing the
+    metadata: the owner is the one whose version is the language package's, and the SBOM nests
+    it under that same package (the merge and the SBOM once picked different ones)."""
+    def header(version: str, release: str) -> bytes:
+        return build.rpm_header({
+            1000: "python3-setuptools", 1001: version, 1002: release, 1022: "noarch",
+            1118: ["/usr/lib/python3.9/site-packages/setuptools-53.0.0.dist-info/"],
+            1117: ["METADATA"], 1116: [0]})
+    version, release = other.split("-")
+    inv = _merged({"var/lib/rpm/rpmdb.sqlite": build.rpmdb(header(version, release),
+                                                            header("53.0.0", "13.el9")),
+                   **build.python_metadata("usr/lib/python3.9/site-packages", "setuptools",
+                                           "53.0.0")})
+    assert _owners(inv) == {"setuptools@53.0.0": "rpm:python3-setuptools@53.0.0-13.el9"}
+    doc = sbom.cyclonedx(inv, "img", "sha256:" + "0" * 64, NOW)
+    nesting = {c["version"]: [n["name"] for n in c.get("components", [])]
+               for c in doc["components"] if c["name"] == "python3-setuptools"}
+    assert nesting == {"53.0.0-13.el9": ["setuptools"], other: []}
+    spdx = sbom.spdx(inv, "img", "sha256:" + "0" * 64, NOW)
+    by_ref = {p["SPDXID"]: p for p in spdx["packages"]}
+    [contains] = [r for r in spdx["relationships"] if r["spdxElementId"] != "SPDXRef-image"
+                  and r["relationshipType"] == "CONTAINS"]
+    assert by_ref[contains["spdxElementId"]]["versionInfo"] == "53.0.0-13.el9"
+    assert by_ref[contains["relatedSpdxElement"]]["name"] == "setuptools"
+
+
+def test_os_package_types_are_defined_once():
+    assert inventory.OS_TYPES is packages.OS_TYPES and matcher.OS_TYPES is packages.OS_TYPES

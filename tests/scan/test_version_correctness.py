@@ -205,3 +205,35 @@ def test_invalid_versions_are_reported_in_the_image_notes():
         Package("python", "requests", "2.31.0", "usr/lib/python3/site-packages/r.dist-info")])
     [(pkg, why)] = matcher.unmatched(inv)
     assert (pkg.name, pkg.version) == ("Django", "dev") and "PEP 440" in why
+
+
+def test_invalid_version_is_reported_in_the_scan_status_end_to_end(tmp_path, django):
+    """A Django ``dev`` install scanned through the real push and controller path: no finding,
+    the per-package note in the inventory (and SBOM), and one line in the status description."""
+    from tests.scan import layers as build
+    from tests.scan.helpers import scan_in_process
+
+    layer = build.tar_bytes({**build.dist_info("Django", "dev"),
+                             **build.dist_info("requests", "2.31.0")})
+    scanned = scan_in_process(tmp_path, [layer], django)
+    assert scanned.status == "COMPLETE" and scanned.findings == []
+    assert scanned.description == (
+        "The scan was completed successfully. 1 packages have versions that are not valid in "
+        "their scheme and match no advisory: Django dev.")
+    [note] = [n for n in scanned.inventory["notes"] if "Django" in n]
+    assert "python Django dev" in note and "not a valid PEP 440 version" in note
+    sbom_notes = [p["value"] for p in scanned.sbom["metadata"]["properties"]]
+    assert note in sbom_notes
+
+
+@pytest.mark.parametrize("installed", ["2.2", "dev"])
+def test_validity_is_checked_once_per_package_not_per_range(monkeypatch, django, installed):
+    from corral.scan import versions
+
+    seen: list[str] = []
+    real = versions.VALIDATORS["pep440"]
+    monkeypatch.setitem(versions.VALIDATORS, "pep440", lambda v: seen.append(v) or real(v))
+    records = django + _from_zero("PyPI", "Django")
+    found = _found("python", "Django", installed, records)
+    assert bool(found) is (installed == "2.2")
+    assert seen == [installed]  # once, whatever the number of advisories and ranges

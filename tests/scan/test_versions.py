@@ -101,8 +101,8 @@ def test_go_module_versions(a, b, expected):
 # Maven: apache/maven maven-artifact ComparableVersionTest (Apache-2.0), 3.9.x, written out from
 # that public test (not fetched). VERSIONS_QUALIFIER and VERSIONS_NUMBER are strictly increasing
 # (the test checks every pair); the others are its testVersionsEqual, testVersionComparing and
-# MNG-* methods. (tests/scan/vectors/maven-comparableversion.txt holds the pre-3.9 table, whose
-# "2-1 < 2.0.a < 2.0.0.a" MNG-7644 changed; it is no longer read.)
+# MNG-* methods. Maven 3.9 changed the order of some mixed forms (MNG-7644: "2-1 < 2.0.a <
+# 2.0.0.a" in the older tables no longer holds), so only the 3.9 tables are used.
 MAVEN_VERSIONS_QUALIFIER = [
     "1-alpha2snapshot", "1-alpha2", "1-alpha-123", "1-beta-2", "1-beta123", "1-m2", "1-m11",
     "1-rc", "1-cr2", "1-rc123", "1-SNAPSHOT", "1", "1-sp", "1-sp2", "1-sp123", "1-abc", "1-def",

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from corral.scan.catalogers import apk, dpkg, java, npm, os_release, python, rpm
 from corral.scan.packages import Package
 
-VERSION = 4  # 2: Java archives; 3: Go binaries; 4: OS file ownership, device nodes, refusals
+# 2: Java archives; 3: Go binaries; 4: OS file ownership, device nodes, refusals;
+# 5: Go stdlib versions as x/vuln writes them (v1.21.0-rc.2)
+VERSION = 5
 
 
 @dataclass
@@ -53,12 +55,21 @@ class Cataloger:
     parse: Callable[[str, bytes], Parsed]
 
 
+# What a parser raises for content it cannot read: one set for every cataloger, so a damaged
+# file of any format becomes a note, never a failed scan.
+PARSE_ERRORS = (ValueError, UnicodeDecodeError, KeyError, IndexError, TypeError)
+
+
+def _unreadable(path: str, e: Exception) -> Parsed:
+    return Parsed(notes=[f"{path}: {type(e).__name__}: {e}"])
+
+
 def _packages(fn: Callable[[str, bytes], list[Package]]) -> Callable[[str, bytes], Parsed]:
     def parse(path: str, data: bytes) -> Parsed:
         try:
             return Parsed(packages=fn(path, data))
-        except (ValueError, UnicodeDecodeError, KeyError, IndexError) as e:
-            return Parsed(notes=[f"{path}: {type(e).__name__}: {e}"])
+        except PARSE_ERRORS as e:
+            return _unreadable(path, e)
     return parse
 
 
@@ -79,8 +90,8 @@ def _apk(path: str, data: bytes) -> Parsed:
 def _rpm(path: str, data: bytes) -> Parsed:
     try:
         found = rpm.catalog(path, data)
-    except ValueError as e:
-        return Parsed(notes=[f"{path}: {type(e).__name__}: {e}"])
+    except PARSE_ERRORS as e:
+        return _unreadable(path, e)
     by_owner: dict[str, list[str]] = {}
     for pkg, paths in found:
         by_owner.setdefault(pkg.name, []).extend(paths)

@@ -15,6 +15,7 @@ Mach-O or PE binary, and keeps just the bytes after the magic.
 
 from __future__ import annotations
 
+import re
 from typing import BinaryIO
 
 from corral.scan.packages import Package
@@ -93,7 +94,30 @@ def parse(path: str, blob: bytes) -> list[Package]:
         if mod_version in ("(devel)", "") or (kind == "mod" and not mod_version.startswith("v")):
             continue
         out.append(Package("go-module", module, mod_version, path))
-    if version.startswith("go"):
-        out.append(Package("go-module", "stdlib", "v" + version[2:].split()[0].split("-")[0],
-                           path))
+    stdlib = go_tag_to_semver(version)
+    if stdlib:
+        out.append(Package("go-module", "stdlib", stdlib, path))
     return out
+
+
+# x/vuln's tagRegexp: major.minor, the patch (or none), a beta / rc / -pre prerelease
+_GO_TAG = re.compile(r"go(\d+\.\d+)(\.\d+|)((beta|rc|-pre)(\d+))?")
+
+
+def go_tag_to_semver(tag: str) -> str:
+    """A Go toolchain tag as the OSV Go ecosystem writes ``stdlib`` versions — x/vuln's
+    GoTagToSemver: ``go1.21rc2`` -> ``v1.21.0-rc.2``, ``go1.20`` -> ``v1.20.0``, ``go1`` ->
+    ``v1.0.0``; "" when it is no release tag (``devel …``). Words after the tag
+    (``X:boringcrypto``) are dropped, and so is a vendor suffix (``go1.21.5-bigcorp``)."""
+    words = tag.split()
+    if not words or words[0] == "go1.0":
+        return ""
+    if words[0] == "go1":
+        return "v1.0.0"
+    m = _GO_TAG.fullmatch(words[0]) or _GO_TAG.fullmatch(words[0].split("-")[0])
+    if m is None:
+        return ""
+    version = "v" + m[1] + (m[2] or ".0")
+    if m[3]:
+        version += ("" if m[4].startswith("-") else "-") + m[4] + "." + m[5]
+    return version

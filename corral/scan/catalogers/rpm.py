@@ -66,16 +66,24 @@ def header(blob: bytes) -> dict[int, object]:
     return out
 
 
+def _list_of(value: object, kind: type) -> list | None:
+    """``value`` when it is a list of ``kind`` (a damaged header may type any tag wrongly)."""
+    if isinstance(value, list) and all(isinstance(v, kind) for v in value):
+        return value
+    return None
+
+
 def file_names(h: dict[int, object]) -> list[str]:
-    """The paths a package installed, relative to the image root."""
-    dirs, bases, index = h.get(DIRNAMES), h.get(BASENAMES), h.get(DIRINDEXES)
-    if isinstance(index, int):
-        index = [index]
-    if isinstance(dirs, list) and isinstance(bases, list) and isinstance(index, list):
+    """The paths a package installed, relative to the image root; [] when the header's file
+    tags are missing or of the wrong types."""
+    index = h.get(DIRINDEXES)
+    dirs, bases = _list_of(h.get(DIRNAMES), str), _list_of(h.get(BASENAMES), str)
+    index = _list_of([index] if isinstance(index, int) else index, int)
+    if dirs is not None and bases is not None and index is not None:
         return [(dirs[i] + b).lstrip("/") for i, b in zip(index, bases, strict=False)
                 if 0 <= i < len(dirs)]
-    old = h.get(OLDFILENAMES)
-    return [p.lstrip("/") for p in old] if isinstance(old, list) else []
+    old = _list_of(h.get(OLDFILENAMES), str)
+    return [p.lstrip("/") for p in old] if old is not None else []
 
 
 def _source(srpm: str) -> tuple[str, str]:
@@ -126,8 +134,8 @@ def catalog(path: str, data: bytes) -> list[tuple[Package, list[str]]]:
         try:
             h = header(bytes(blob))
             pkg = package(h, path)
+            if pkg:
+                out.append((pkg, file_names(h)))
         except (ValueError, struct.error):
-            continue
-        if pkg:
-            out.append((pkg, file_names(h)))
+            continue  # one damaged header: the other packages still count
     return out
