@@ -81,7 +81,7 @@ def free_port() -> int:
 
 # The baselines pin their own botocore (MiniStack needs a newer one than Corral's pin), so they
 # may live in another venv: `make bench` makes .venv-bench and points this at it.
-BASELINE_PYTHON = os.environ.get("BENCH_BASELINE_PYTHON") or sys.executable
+BASELINE_PYTHON = os.path.abspath(os.environ.get("BENCH_BASELINE_PYTHON") or sys.executable)
 
 
 def server_specs(port: int, name: str, workdir: Path) -> ServerSpec:

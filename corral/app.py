@@ -31,6 +31,7 @@ from corral.iam.credentials import Credentials
 from corral.iam.enforce import PolicyAuthorizer
 from corral.iam.provider import IamProvider
 from corral.iam.sts import StsProvider
+from corral.logs.provider import LogsProvider
 from corral.registry.api import RegistryApi
 from corral.registry.blobs import BlobStore
 from corral.registry.storage import FilesystemDriver
@@ -67,7 +68,8 @@ def providers(settings: Settings, blobs: BlobStore | None = None,
 
     return {p.service: p for p in (EcrProvider(settings, blobs), StsProvider(),
                                    IamProvider(credentials), Inspector2Provider(settings),
-                                   EcsProvider(settings), ElbProvider(settings))}
+                                   EcsProvider(settings), ElbProvider(settings),
+                                   LogsProvider(settings))}
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -94,6 +96,7 @@ def build(settings: Settings) -> Corral:
     _wire_scanning(corral, blobs)
     _wire_ecs(corral, blobs, authorizer)
     _wire_elb(corral)
+    _wire_logs(corral)
     _register_shutdown(corral)
     corral.asgi = _asgi(corral, registry)
     return corral
@@ -194,6 +197,22 @@ def _wire_elb(corral: Corral) -> None:
     controller = LoadBalancerController(corral.store, corral.settings.host)
     corral.events.subscribe("elb.changed", controller.wake)
     corral.controllers.append(controller)
+
+
+def _wire_logs(corral: Corral) -> None:
+    """CloudWatch Logs: the retention controller (expired events and the events of deleted
+    streams, in chunks), woken by retention changes and deletions after their commits, and
+    the Logs Insights query runner."""
+    from corral.logs.query_runner import QueryRunner
+    from corral.logs.retention import RetentionController
+
+    controller = RetentionController(corral.store, interval=60.0)
+    for topic in ("logs.retention.changed", "logs.purge"):
+        corral.events.subscribe(topic, controller.wake)
+    runner = QueryRunner(corral.store)  # Logs Insights queries, one worker thread
+    corral.events.subscribe("logs.query.started", runner.wake)
+    corral.events.subscribe("logs.query.stopped", runner.stopped)
+    corral.controllers += [controller, runner]
 
 
 async def _http_request(request: Request) -> HttpRequest:

@@ -31,7 +31,7 @@ log = logging.getLogger("corral.gateway")
 
 # Read-only operations take a read transaction (no write lock) unless the provider marks them
 # `@writes`; everything else writes.
-_READ_ONLY = re.compile(r"^(Describe|List|Get|BatchGet|BatchCheck)")
+_READ_ONLY = re.compile(r"^(Describe|List|Get|BatchGet|BatchCheck|Filter)")
 
 
 class Gateway:

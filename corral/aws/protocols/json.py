@@ -36,7 +36,8 @@ class JsonProtocol:
         return HttpResponse(200, self._headers(op.metadata, request_id), dumps(body))
 
     def error(self, service: ServiceSpec, err: AwsError, request_id: str) -> HttpResponse:
-        body = {"__type": err.code, "message": err.message}
+        body = {"__type": err.code, "message": err.message,
+                **getattr(err, "fields", {})}  # members the error shape adds (queryCompileError)
         headers = self._headers(service.model.metadata, request_id)
         headers |= query_error_headers(service, err)
         headers["x-amzn-ErrorType"] = err.code
