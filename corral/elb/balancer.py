@@ -52,7 +52,9 @@ class DataPlane:
         self.specs: dict[str, snapshot.GroupSpec] = {}
         self.health: dict[Key, health.Health] = {}
         self.monitors: dict[Key, asyncio.Task] = {}
-        self.writing: set[Key] = set()
+        self.writing: set[Key] = set()  # a transition of ours is being stored
+        self.written: dict[Key, datetime] = {}  # the updated_at of our last stored transition
+        self.bad_rules: set[str | None] = set()  # rules that do not compile, logged once
 
     async def apply(self, snap: snapshot.Snapshot) -> set[str]:
         """Make the running data plane match ``snap``; returns the bound listeners' ARNs."""
@@ -81,18 +83,25 @@ class DataPlane:
             self._adopt(spec.arn, member, target)
 
     def _adopt(self, tg_arn: str, member: Member, target: snapshot.TargetSpec) -> None:
-        """Take the stored state unless a write of ours is on its way (it is newer)."""
+        """Take the stored state, unless ours is newer: a write of ours is on its way, or the
+        snapshot was read before our last transition was stored (the row predates it).
+        Draining is the API's and always wins (health transitions never overwrite it)."""
         key = (tg_arn, *member.key)
-        if key in self.writing:
-            return
         stored = (target.state, target.reason, target.description)
         if target.state == "draining":
             member.set_state("draining")
-        elif key not in self.health or self.health[key].shown != stored:
+        elif key in self.writing or self._stale(key, target):
+            pass
+        elif (member.state == "draining" or key not in self.health  # draining: re-registered
+              or self.health[key].shown != stored):
             self.health[key] = health.adopt(*stored)
             member.set_state(target.state)
         if key not in self.monitors or self.monitors[key].done():  # done: it crashed; restart
             self.monitors[key] = asyncio.create_task(self._monitor(tg_arn, member))
+
+    def _stale(self, key: Key, target: snapshot.TargetSpec) -> bool:
+        ours = self.written.get(key)
+        return ours is not None and target.updated_at is not None and target.updated_at <= ours
 
     def _drop_member(self, group: GroupRuntime, key: tuple[str, int]) -> None:
         full = (group.arn, *key)
@@ -100,6 +109,7 @@ class DataPlane:
         if task is not None:
             task.cancel()
         self.health.pop(full, None)
+        self.written.pop(full, None)
         group.remove(key)
 
     def _drop_group(self, arn: str) -> None:
@@ -129,22 +139,26 @@ class DataPlane:
             self.health[key] = new  # same state, new counts: nothing to write
             return
         self.writing.add(key)
+        now = datetime.now(UTC)
         try:
-            if self.store is not None:
-                await asyncio.to_thread(self._write, key, new)
+            stored = True if self.store is None else await asyncio.to_thread(
+                self._write, key, new, now)
         except SQLAlchemyError:  # e.g. the database is locked: the next check tries again
             log.warning("target %s: health transition not stored", key, exc_info=True)
             return
         finally:
             self.writing.discard(key)
+        if stored:  # rows read before this are older than what we know
+            self.written[key] = now
         if member.state not in ("gone", "draining"):
             self.health[key] = new
             member.set_state(new.state)
 
-    def _write(self, key: Key, new: health.Health) -> None:
+    def _write(self, key: Key, new: health.Health, now: datetime) -> bool:
+        """Store a transition; False when the row is gone or draining (nothing written)."""
         assert self.store is not None
         with self.store.transaction() as db:
-            targets.set_state(db, *key, *new.shown, datetime.now(UTC))
+            return targets.set_state(db, *key, *new.shown, now)
 
     # --- listeners --------------------------------------------------------------------------
 
@@ -153,11 +167,7 @@ class DataPlane:
         for arn in set(self.listeners) - set(wanted):
             await self.listeners.pop(arn).stop()
         for spec in specs:
-            try:
-                routing = self._routing(spec)
-            except (KeyError, ValueError, TypeError):  # a rule the API let through badly
-                log.exception("listener %s: rules not applied", spec.arn)
-                continue
+            routing = self._routing(spec)
             server = self.listeners.get(spec.arn)
             if server is not None and server.port != spec.port:
                 await self.listeners.pop(spec.arn).stop()
@@ -168,7 +178,13 @@ class DataPlane:
                 server.routing = routing  # atomic: a request sees the old or the new table
 
     def _routing(self, spec: snapshot.ListenerSpec) -> Routing:
-        compiled = rules.compile_rules(spec.rules)
+        def bad(doc: dict, error: Exception) -> None:  # stored before the API checked it
+            if doc.get("RuleArn") not in self.bad_rules:  # once, not every second
+                self.bad_rules.add(doc.get("RuleArn"))
+                log.error("listener %s: rule %s left out: %r", spec.arn, doc.get("RuleArn"),
+                          error)
+
+        compiled = rules.compile_rules(spec.rules, on_error=bad)
         used = {arn for rule in compiled for arn, _ in rule.forward}
         return Routing(compiled, {a: self.groups[a] for a in used if a in self.groups},
                        spec.idle_timeout, spec.protocol)

@@ -147,7 +147,8 @@ async def check(host: str, port: int, s: Settings) -> Result:
     """One health check: ``GET <path>`` with ELB's User-Agent, the whole exchange up to the
     status line bounded by the timeout."""
     try:
-        return await asyncio.wait_for(_get_status(host, port, s), s.timeout)
+        async with asyncio.timeout(s.timeout):  # not wait_for (proxy.next_event says why)
+            return await _get_status(host, port, s)
     except TimeoutError:
         return Result(False, *TIMEOUT)
     except (OSError, h11.ProtocolError, EOFError):

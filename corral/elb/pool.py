@@ -37,7 +37,8 @@ class Upstream:
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float) -> Upstream:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for (proxy.next_event says why)
+            reader, writer = await asyncio.open_connection(host, port)
         return cls(reader, writer)
 
     def usable(self) -> bool:

@@ -18,7 +18,11 @@ load-balancer-request-tracing):
 - ``X-Forwarded-For`` appends the client address, ``X-Forwarded-Proto``/``-Port`` are the
   listener's; ``X-Amzn-Trace-Id`` gets a ``Root`` if it has none, otherwise the load balancer
   inserts (or replaces) a ``Self`` field and keeps the rest;
-- a client connection idle for ``idle_timeout.timeout_seconds`` is closed.
+- a client connection idle for ``idle_timeout.timeout_seconds`` is closed;
+- a request with both ``Content-Length`` and ``Transfer-Encoding`` is refused with a ``400``
+  (ALB's desync mitigation: the smuggling shape), and ``Connection`` cannot make the framing
+  headers or ``Host`` hop-by-hop; ``Expect: 100-continue`` is answered once the target
+  connection is open; an unexpected failure of the proxy itself answers ``500``.
 
 The routing table (:class:`Routing`) is replaced as a whole by assignment, so a request sees
 either the old rules or the new ones; it is only touched on the event loop's thread.
@@ -33,6 +37,7 @@ import re
 import secrets
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import h11
@@ -48,6 +53,9 @@ CHUNK = 64 * 1024
 CONNECT_TIMEOUT = 10.0  # ALB: a target that takes longer to accept gets a 504
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
               "expect", "proxy-authenticate", "proxy-authorization"}
+# A name in ``Connection`` is hop-by-hop, except these: dropping them would change how the
+# message is framed or where it goes (``Connection: content-length`` must not strip the body)
+NEVER_HOP_BY_HOP = {"content-length", "transfer-encoding", "host"}
 _TRACE_SELF = re.compile(r"^self=", re.IGNORECASE)
 
 
@@ -83,12 +91,24 @@ def trace_id(incoming: str | None, now: float) -> str:
     return ";".join([f"Self={new}", *(f for f in fields if not _TRACE_SELF.match(f))])
 
 
+def _hop_by_hop(headers: list[tuple[bytes, bytes]]) -> set[str]:
+    """The fixed hop-by-hop names and those the message's ``Connection`` header lists."""
+    listed = {v.strip().lower() for k, v in headers if k == b"connection"
+              for v in v.decode("latin-1").split(",")}
+    return HOP_BY_HOP | (listed - NEVER_HOP_BY_HOP)
+
+
+def ambiguous_framing(request: h11.Request) -> bool:
+    """Both ``Content-Length`` and ``Transfer-Encoding``: the request-smuggling shape (RFC 9112
+    §6.3). ALB's desync mitigation refuses it rather than pick one framing for the target."""
+    names = {k for k, _ in request.headers}
+    return b"content-length" in names and b"transfer-encoding" in names
+
+
 def forwarded_headers(headers: list[tuple[bytes, bytes]], client_ip: str, port: int,
                       protocol: str, default_host: str) -> list[tuple[bytes, bytes]]:
     """The request headers as the target receives them."""
-    listed = {v.strip().lower() for k, v in headers if k == b"connection"
-              for v in v.decode("latin-1").split(",")}
-    drop = HOP_BY_HOP | listed | {"x-forwarded-proto", "x-forwarded-port", "x-amzn-trace-id"}
+    drop = _hop_by_hop(headers) | {"x-forwarded-proto", "x-forwarded-port", "x-amzn-trace-id"}
     out = [(k, v) for k, v in headers
            if k.decode("latin-1") not in drop and k != b"x-forwarded-for"]
     xff = [v for k, v in headers if k == b"x-forwarded-for"]
@@ -103,9 +123,13 @@ def forwarded_headers(headers: list[tuple[bytes, bytes]], client_ip: str, port: 
 
 
 def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    listed = {v.strip().lower() for k, v in headers if k == b"connection"
-              for v in v.decode("latin-1").split(",")}
-    return [(k, v) for k, v in headers if k.decode("latin-1") not in HOP_BY_HOP | listed]
+    drop = _hop_by_hop(headers)
+    return [(k, v) for k, v in headers if k.decode("latin-1") not in drop]
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k == b"transfer-encoding" or (k == b"content-length" and v.strip() != b"0")
+               for k, v in headers)
 
 
 def too_large(request: h11.Request) -> bool:
@@ -116,12 +140,18 @@ def too_large(request: h11.Request) -> bool:
 
 async def next_event(conn: h11.Connection, reader: asyncio.StreamReader, timeout: float):
     """The next h11 event, reading as needed; raises TimeoutError after ``timeout`` of
-    silence and h11.RemoteProtocolError on malformed input."""
+    silence and h11.RemoteProtocolError on malformed input.
+
+    Reads are bounded with ``asyncio.timeout``, never ``wait_for``: on Python 3.11, a
+    ``wait_for`` cancelled just as its read completes returns the data and swallows the
+    cancellation, so a listener's ``stop()`` could wait forever for that connection (it also
+    costs a task per read)."""
     while True:
         event = conn.next_event()
         if event is not h11.NEED_DATA:
             return event
-        conn.receive_data(await asyncio.wait_for(reader.read(CHUNK), timeout))
+        async with asyncio.timeout(timeout):
+            conn.receive_data(await reader.read(CHUNK))
 
 
 class ListenerServer:
@@ -163,8 +193,12 @@ class ListenerServer:
             await self._serve(conn, reader, writer, peer)
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass  # idle client, or it went away: just close
+        except asyncio.CancelledError:
+            pass  # the listener stops; finishing normally keeps asyncio's stream callback quiet
         except h11.ProtocolError as e:  # e.g. a target response h11 cannot relay as sent
             log.info("listener %d: closing a client connection: %s", self.port, e)
+        except Exception:  # a bug: this connection closes, the listener keeps serving
+            log.exception("listener %d: client connection failed", self.port)
         finally:
             self._clients.discard(task)
             writer.close()
@@ -180,7 +214,7 @@ class ListenerServer:
                 return
             if not isinstance(event, h11.Request):
                 return  # ConnectionClosed
-            if too_large(event):
+            if too_large(event) or ambiguous_framing(event):
                 self._count(400)
                 writer.write(http_errors.raw_response(400))
                 await writer.drain()
@@ -194,9 +228,9 @@ class ListenerServer:
     async def _exchange(self, conn, reader, writer, request: h11.Request, peer: str) -> bool:
         """Answer one request; False when the client connection must close."""
         routing = self.routing  # one table for the whole exchange, even if swapped meanwhile
-        view = self._view(request, peer)
-        action = rules.route(routing.rules, view, self.rng)
+        view = self._view(request, peer, routing)
         try:
+            action = rules.route(routing.rules, view, self.rng)
             if isinstance(action, rules.Forward):
                 group = routing.groups.get(action.target_group_arn)
                 member = group.choose() if group is not None else None
@@ -204,7 +238,7 @@ class ListenerServer:
                     raise Abort(503)
                 return await self._forward(conn, reader, writer, request, view, member,
                                            group, routing)
-            await self._drain_body(conn, reader, routing.idle_timeout)
+            await self._drain_body(conn, reader, writer, routing.idle_timeout)
             if isinstance(action, rules.FixedResponse):
                 body = action.body.encode()
                 return await self._send_own(conn, writer, action.status, body, [
@@ -217,23 +251,32 @@ class ListenerServer:
             return await self._send_error(conn, writer, failed.status)
         except h11.RemoteProtocolError:  # the body broke its framing
             return await self._send_error(conn, writer, 400)
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError,
+                h11.LocalProtocolError):
+            raise  # the client stalled or left, or a response cannot be relayed: close
+        except Exception:  # a bug (say, a rule that cannot be evaluated): ALB still answers
+            log.exception("listener %d: %s %r failed", self.port, view.method, view.path)
+            return await self._send_error(conn, writer, 500)
 
-    def _view(self, request: h11.Request, peer: str) -> rules.Request:
+    def _view(self, request: h11.Request, peer: str, routing: Routing) -> rules.Request:
         target = request.target.decode("latin-1")
         path, _, query = target.partition("?")
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
         host = next((v for k, v in headers if k == "host"), "")
         return rules.Request(request.method.decode("latin-1"), path, query, host, headers,
-                             peer, self.routing.protocol, self.port)
+                             peer, routing.protocol, self.port)
 
-    async def _drain_body(self, conn: h11.Connection, reader, timeout: float) -> None:
-        self._continue(conn)
+    async def _drain_body(self, conn: h11.Connection, reader, writer, timeout: float) -> None:
+        await self._continue(conn, writer)
         while not isinstance(await next_event(conn, reader, timeout), h11.EndOfMessage):
             pass
 
-    def _continue(self, conn: h11.Connection) -> None:
+    @staticmethod
+    async def _continue(conn: h11.Connection, writer) -> None:
+        """``Expect: 100-continue``: tell the client to send its body now."""
         if conn.they_are_waiting_for_100_continue:
-            conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
+            await writer.drain()
 
     async def _send_own(self, conn, writer, status: int, body: bytes,
                         extra: list[tuple[str, str]]) -> bool:
@@ -270,8 +313,8 @@ class ListenerServer:
         try:
             headers = forwarded_headers(list(request.headers), view.source_ip, self.port,
                                         routing.protocol, f"{self.host}:{self.port}")
-            upstream, response = await self._send_request(conn, reader, request, headers,
-                                                          member, routing.idle_timeout)
+            upstream, response = await self._send_request(conn, reader, writer, request,
+                                                          headers, member, routing.idle_timeout)
             status = response.status_code
             head = conn.send(h11.Response(status_code=status, reason=response.reason,
                                           headers=_response_headers(response.headers)))
@@ -286,27 +329,46 @@ class ListenerServer:
             if upstream is not None:
                 upstream.close()
 
-    async def _send_request(self, conn, reader, request: h11.Request, headers, member: Member,
-                            timeout: float) -> tuple[Upstream, h11.Response]:
-        """Send the request (head and streamed body) and read the response head. A pooled
-        connection the target closed meanwhile is retried once on a fresh one — only for a
-        request without a body, which cannot have been half-sent."""
-        bodyless = not any(k in (b"content-length", b"transfer-encoding") for k, _ in headers)
-        for attempt in range(2):
+    async def _send_request(self, conn, reader, writer, request: h11.Request, headers,
+                            member: Member, timeout: float) -> tuple[Upstream, h11.Response]:
+        """Send the request (head and streamed body) and read the response head; the target
+        connection is closed on any failure. A request without a body is complete before the
+        target is contacted, so when a pooled connection turns out closed by the target it is
+        sent once more on a fresh connection — without reading the client again."""
+        head = h11.Request(method=request.method, headers=headers, target=request.target)
+        if _has_body(headers):
             upstream = await self._connect(member)
-            try:
-                await self._write(upstream, h11.Request(method=request.method, headers=headers,
-                                                        target=request.target))
-                await self._relay_body(conn, reader, upstream, timeout)
-                return upstream, await self._response_head(upstream, timeout)
-            except Abort as failed:
-                upstream.close()
-                if not (failed.status == 502 and upstream.reused and bodyless and attempt == 0):
-                    raise
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    async def _connect(self, member: Member) -> Upstream:
+            return upstream, await self._attempt(upstream, head, timeout, lambda: (
+                self._relay_body(conn, reader, writer, upstream, timeout)))
+        await self._drain_body(conn, reader, writer, timeout)  # no read: h11 has its end
+        upstream = await self._connect(member)
         try:
+            return upstream, await self._attempt(upstream, head, timeout)
+        except Abort as failed:
+            if not (failed.status == 502 and upstream.reused):
+                raise
+        upstream = await self._connect(member, fresh=True)
+        return upstream, await self._attempt(upstream, head, timeout)
+
+    async def _attempt(self, upstream: Upstream, head: h11.Request, timeout: float,
+                       body: Callable[[], Awaitable[None]] | None = None) -> h11.Response:
+        """Head, then the body (``body`` relays the client's; None: there is none), then the
+        response head. Any failure closes the target connection."""
+        try:
+            await self._write(upstream, head)
+            if body is None:
+                await self._write(upstream, h11.EndOfMessage())
+            else:
+                await body()
+            return await self._response_head(upstream, timeout)
+        except BaseException:
+            upstream.close()
+            raise
+
+    async def _connect(self, member: Member, *, fresh: bool = False) -> Upstream:
+        try:
+            if fresh:
+                return await Upstream.open(member.host, member.port, self.connect_timeout)
             return await member.acquire(self.connect_timeout)
         except TimeoutError:
             raise Abort(504) from None
@@ -322,8 +384,9 @@ class ListenerServer:
         except (ConnectionError, OSError):
             raise Abort(502) from None
 
-    async def _relay_body(self, conn, reader, upstream: Upstream, timeout: float) -> None:
-        self._continue(conn)
+    async def _relay_body(self, conn, reader, writer, upstream: Upstream,
+                          timeout: float) -> None:
+        await self._continue(conn, writer)  # once the target connection is open
         while True:
             event = await next_event(conn, reader, timeout)
             if isinstance(event, h11.Data):
@@ -357,7 +420,8 @@ class ListenerServer:
                 pending.clear()
                 await writer.drain()
                 try:
-                    data = await asyncio.wait_for(upstream.reader.read(CHUNK), timeout)
+                    async with asyncio.timeout(timeout):
+                        data = await upstream.reader.read(CHUNK)
                     upstream.conn.receive_data(data)
                 except (TimeoutError, ConnectionError, OSError):
                     raise ConnectionAbortedError("target failed mid-response") from None

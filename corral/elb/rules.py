@@ -118,17 +118,14 @@ def _any_wildcard(patterns: Iterable[str], value: str, ignore_case: bool) -> boo
     return any(_wildcard(p, ignore_case).fullmatch(value) for p in patterns)
 
 
-@lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def _config_values(cond: dict, config: str) -> tuple[list[str], list[str]]:
-    """(wildcard values, regex values) of a condition, legacy ``Values`` form included."""
+def _config_values(cond: dict, config: str) -> tuple[list[str], list[re.Pattern[str]]]:
+    """(wildcard values, compiled regex values) of a condition, legacy ``Values`` form
+    included. A bad regex raises ``re.error`` here, when the rule is compiled, never while a
+    request is matched."""
     cfg = cond.get(config) or {}
     values = list(cfg.get("Values") or []) or list(cond.get("Values") or [])
     regexes = list(cfg.get("RegexValues") or []) or list(cond.get("RegexValues") or [])
-    return values, regexes
+    return values, [re.compile(x) for x in regexes]
 
 
 # --- conditions -----------------------------------------------------------------------------
@@ -136,21 +133,21 @@ def _config_values(cond: dict, config: str) -> tuple[list[str], list[str]]:
 def _path_matcher(cond: dict) -> Matcher:
     values, regexes = _config_values(cond, "PathPatternConfig")
     return lambda r: (_any_wildcard(values, r.path, False)
-                      or any(_regex(x).search(r.path) for x in regexes))
+                      or any(x.search(r.path) for x in regexes))
 
 
 def _host_matcher(cond: dict) -> Matcher:
     values, regexes = _config_values(cond, "HostHeaderConfig")
     return lambda r: (_any_wildcard(values, r.hostname, True)
-                      or any(_regex(x).search(r.hostname) for x in regexes))
+                      or any(x.search(r.hostname) for x in regexes))
 
 
 def _header_matcher(cond: dict) -> Matcher:
     cfg = cond.get("HttpHeaderConfig") or {}
     name = cfg.get("HttpHeaderName", "")
-    values, regexes = list(cfg.get("Values") or []), list(cfg.get("RegexValues") or [])
-    return lambda r: any(_any_wildcard(values, v, True) or any(_regex(x).search(v)
-                                                               for x in regexes)
+    values = list(cfg.get("Values") or [])
+    regexes = [re.compile(x) for x in cfg.get("RegexValues") or []]
+    return lambda r: any(_any_wildcard(values, v, True) or any(x.search(v) for x in regexes)
                          for v in r.header_values(name))
 
 
@@ -232,9 +229,24 @@ def compile_rule(doc: dict) -> CompiledRule:
                         matchers, action, forward)
 
 
-def compile_rules(docs: Iterable[dict]) -> list[CompiledRule]:
-    """Compiled rules in evaluation order: lowest priority first, the default rule last."""
-    return sorted((compile_rule(d) for d in docs), key=lambda r: r.priority)
+BAD_RULE = (KeyError, ValueError, TypeError, re.error)  # what a malformed rule doc raises
+
+
+def compile_rules(docs: Iterable[dict],
+                  on_error: Callable[[dict, Exception], None] | None = None
+                  ) -> list[CompiledRule]:
+    """Compiled rules in evaluation order: lowest priority first, the default rule last.
+    A rule that does not compile raises, or — given ``on_error`` — is reported to it and left
+    out, so one bad rule (stored before the API checked it) cannot take the others down."""
+    compiled = []
+    for doc in docs:
+        try:
+            compiled.append(compile_rule(doc))
+        except BAD_RULE as e:
+            if on_error is None:
+                raise
+            on_error(doc, e)
+    return sorted(compiled, key=lambda r: r.priority)
 
 
 def route(rules: Sequence[CompiledRule], request: Request, rng: random.Random) -> Action | None:

@@ -34,6 +34,7 @@ class TargetSpec:
     reason: str | None
     description: str | None
     drain_until: datetime | None
+    updated_at: datetime | None = None  # the row's last write: tells a stale read from news
 
     @property
     def key(self) -> tuple[str, int]:
@@ -99,7 +100,8 @@ def _group(db: Connection, row) -> GroupSpec:
     attrs = records.private(dict(row.doc)).get("attributes", {})
     rows = db.execute(select(elb_targets).where(elb_targets.c.target_group_arn == row.arn))
     specs = tuple(TargetSpec(t.target_id, t.port, targets.address(row.doc, t.target_id),
-                             t.state, t.reason, t.description, t.drain_until) for t in rows)
+                             t.state, t.reason, t.description, t.drain_until, t.updated_at)
+                  for t in rows)
     return GroupSpec(row.arn, attrs.get("load_balancing.algorithm.type", "round_robin"),
                      float(attrs.get("slow_start.duration_seconds", "0")),
                      health.Settings.from_doc(row.doc), specs)

@@ -105,6 +105,7 @@ def register(db: Connection, tg_row_or_arn: Row | str, targets: list[dict[str, A
     """Register (or re-register) targets; returns them as [{Id, Port, AvailabilityZone?}]."""
     tg = _group(db, tg_row_or_arn)
     check(db, tg, targets)
+    targets = list({_key(tg, t): t for t in targets}.values())  # one row per (Id, Port)
     existing = _rows(db, tg.arn)
     added = {_key(tg, t): t for t in targets if _key(tg, t) not in existing}
     if len(existing) + len(added) > MAX_TARGETS:

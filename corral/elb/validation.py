@@ -119,6 +119,9 @@ def _forward(action: dict[str, Any]) -> dict[str, Any]:
     groups = (config or {}).get("TargetGroups") or []
     if not single and not groups:
         raise ValidationError("A target group ARN must be specified for a forward action")
+    if any(not g.get("TargetGroupArn") for g in groups):
+        raise ValidationError("A target group ARN must be specified for each target group of "
+                              "a forward config")
     if single and groups and (len(groups) != 1 or groups[0]["TargetGroupArn"] != single):
         raise ValidationError("You cannot specify both a target group ARN and a forward "
                               "config with different target groups")
@@ -240,17 +243,17 @@ def check_conditions(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(values) > MAX_CONDITION_VALUES:
         raise ValidationError(f"A rule can only have '{MAX_CONDITION_VALUES}' condition values")
     wildcards = sum(v.count("*") + v.count("?") for c in out if c["Field"] != "source-ip"
-                    for v in _values_of(c))
+                    for v in _values_of(c, regexes=False))
     if wildcards > MAX_WILDCARDS:
         raise ValidationError(f"A rule can only have '{MAX_WILDCARDS}' wildcards")
     return out
 
 
-def _values_of(condition: dict[str, Any]) -> list[str]:
+def _values_of(condition: dict[str, Any], *, regexes: bool = True) -> list[str]:
     config = condition[_CONFIG[condition["Field"]]]
     if condition["Field"] == "query-string":
         return [(v.get("Key") or "") + (v.get("Value") or "") for v in config["Values"]]
-    return list(config["Values"])
+    return [*config.get("Values", []), *(config.get("RegexValues", []) if regexes else [])]
 
 
 def _condition(condition: dict[str, Any]) -> dict[str, Any]:
@@ -265,18 +268,36 @@ def _condition(condition: dict[str, Any]) -> dict[str, Any]:
     if legacy and field not in ("path-pattern", "host-header"):
         raise ValidationError(f"The '{field}' condition must use '{_CONFIG[field]}'")
     config = dict(config or {"Values": legacy or []})
-    if not config.get("Values"):
+    if field not in _REGEX_FIELDS:
+        config.pop("RegexValues", None)
+    if not config.get("Values") and not config.get("RegexValues"):
         raise ValidationError(f"A '{field}' condition must have at least one value")
+    config = {k: v for k, v in config.items() if k not in ("Values", "RegexValues") or v}
     _CHECK[field](config)
+    _check_regexes(field, config.get("RegexValues") or [])
     out = {"Field": field, _CONFIG[field]: config}
-    if field in ("path-pattern", "host-header"):  # AWS echoes both forms for these two
-        out["Values"] = list(config["Values"])
+    if field in ("path-pattern", "host-header") and config.get("Values"):
+        out["Values"] = list(config["Values"])  # AWS echoes both forms for these two
     return out
+
+
+_REGEX_FIELDS = ("path-pattern", "host-header", "http-header")  # botocore's RegexValues
+
+
+def _check_regexes(field: str, regexes: list[str]) -> None:
+    """RegexValues are searched with Python's ``re``: one that does not compile is refused
+    here, so it can never reach a listener."""
+    for value in regexes:
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise ValidationError(f"The '{field}' regex value '{value}' is not a valid regular "
+                                  f"expression: {e}") from None
 
 
 def _check_pattern(label: str, limit: int = MAX_PATTERN):
     def check(config: dict[str, Any]) -> None:
-        for value in config["Values"]:
+        for value in config.get("Values") or []:
             if not value or len(value) > limit:
                 raise ValidationError(f"The '{label}' value '{value}' must be 1 to {limit} "
                                       "characters long")

@@ -211,3 +211,29 @@ def test_waiters_target_deregistered_and_load_balancers_deleted(elb, server):
                       timeout=60)
     assert gone.returncode == 0, gone.stderr
     elb.delete_target_group(TargetGroupArn=tg)
+
+
+def test_registering_the_same_target_twice_in_one_call_makes_one_target(elb):
+    tg = _tg(elb, "t-twice")
+    try:
+        elb.register_targets(TargetGroupArn=tg, Targets=[
+            {"Id": "10.220.0.8"}, {"Id": "10.220.0.8", "Port": 8080}, {"Id": "10.220.0.8"}])
+        described = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+        assert [(d["Target"]["Id"], d["Target"]["Port"]) for d in described] == [
+            ("10.220.0.8", 8080)]
+    finally:
+        elb.delete_target_group(TargetGroupArn=tg)
+
+
+def test_a_condition_with_only_regex_values_is_accepted(elb, lb):
+    tg = _tg(elb, "t-regex")
+    listener = elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=free_port(),
+                                   DefaultActions=_forward(tg))["Listeners"][0]["ListenerArn"]
+    try:
+        rule = elb.create_rule(ListenerArn=listener, Priority=1, Actions=_forward(tg),
+                               Conditions=[{"Field": "path-pattern", "PathPatternConfig": {
+                                   "RegexValues": [r"^/v\d+/"]}}])["Rules"][0]
+        assert rule["Conditions"][0]["PathPatternConfig"] == {"RegexValues": [r"^/v\d+/"]}
+    finally:
+        elb.delete_listener(ListenerArn=listener)
+        elb.delete_target_group(TargetGroupArn=tg)

@@ -186,6 +186,18 @@ CASES: list[tuple[str, str, Params, str, str]] = [
      lambda w: _rule(w, Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [
          {"TargetGroupArn": w.tg, "Weight": 1000}]}}]),
      "ValidationError", "Target group weight '1000' must be between 0 and 999"),
+    ("forward config entry without arn", "create_rule",
+     lambda w: _rule(w, Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+         {"Weight": 1}]}}]),
+     "ValidationError", "A target group ARN must be specified for each target group"),
+    ("regex does not compile", "create_rule",
+     lambda w: _rule(w, Conditions=[{"Field": "path-pattern", "PathPatternConfig": {
+         "Values": ["/zz"], "RegexValues": ["("]}}]),
+     "ValidationError", "regex value '(' is not a valid regular expression"),
+    ("header regex does not compile", "create_rule",
+     lambda w: _rule(w, Conditions=[{"Field": "http-header", "HttpHeaderConfig": {
+         "HttpHeaderName": "X-A", "RegexValues": ["[a-"]}}]),
+     "ValidationError", "is not a valid regular expression"),
     ("stickiness duration", "create_rule",
      lambda w: _rule(w, Actions=[{"Type": "forward", "ForwardConfig": {
          "TargetGroups": [{"TargetGroupArn": w.tg}],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -164,3 +165,67 @@ def test_data_plane_monitor_marks_targets_healthy_and_unhealthy(backend):
     finally:
         thread.call(plane.close())
         thread.stop()
+
+
+# --- adopting stored states (the reconcile's snapshot against the monitors' transitions) ----
+
+ADOPT_TG = "arn:tg/adopt"
+QUIET = Settings(interval=3600, timeout=0.5, unhealthy_threshold=10)  # one check, then sleep
+
+
+def _snap(port: int, state: tuple, updated_at: datetime | None = None) -> snapshot.Snapshot:
+    target = snapshot.TargetSpec("127.0.0.1", port, "127.0.0.1", *state, None, updated_at)
+    return snapshot.Snapshot((), {ADOPT_TG: snapshot.GroupSpec(
+        ADOPT_TG, "round_robin", 0, QUIET, (target,))}, ())
+
+
+def _in_plane(scenario) -> object:
+    thread = LoopThread().start()
+    plane = DataPlane("127.0.0.1", None)
+    try:
+        return thread.call(scenario(plane))
+    finally:
+        thread.call(plane.close())
+        thread.stop()
+
+
+def test_a_snapshot_read_before_our_transition_does_not_undo_it():
+    """The reconcile read the row (healthy) before a monitor stored unhealthy; applied after,
+    that stale row must not bring healthy back — a newer row (the API's) still wins."""
+    port = free_port()
+    read_at = datetime.now(UTC)
+    key = (ADOPT_TG, "127.0.0.1", port)
+
+    async def scenario(plane: DataPlane):
+        stale = _snap(port, HEALTHY, read_at)
+        await plane.apply(stale)
+        member = plane.groups[ADOPT_TG].members[("127.0.0.1", port)]
+        await plane._record(key, member, health.Health(*UNHEALTHY_503, 0, 2))
+        await plane.apply(stale)
+        after_stale = member.state, plane.health[key].shown
+        await plane.apply(_snap(port, ("initial", *health.REGISTRATION),
+                                datetime.now(UTC) + timedelta(seconds=1)))
+        return after_stale, (member.state, plane.health[key].shown)
+
+    after_stale, after_newer = _in_plane(scenario)
+    assert after_stale == ("unhealthy", UNHEALTHY_503)
+    assert after_newer == ("initial", ("initial", *health.REGISTRATION))
+
+
+def test_a_target_re_registered_while_still_initial_leaves_draining():
+    """Registered, deregistered and registered again before its first check: the stored
+    state (initial / RegistrationInProgress) equals the machine's, but the member was draining
+    and must take new requests again."""
+    port = free_port()
+    registered = ("initial", *health.REGISTRATION)
+    draining = ("draining", "Target.DeregistrationInProgress",
+                "Target deregistration is in progress")
+
+    async def scenario(plane: DataPlane):
+        await plane.apply(_snap(port, registered))
+        member = plane.groups[ADOPT_TG].members[("127.0.0.1", port)]
+        await plane.apply(_snap(port, draining))
+        await plane.apply(_snap(port, registered))
+        return member.state, plane.groups[ADOPT_TG].choose() is member
+
+    assert _in_plane(scenario) == ("initial", True)

@@ -5,6 +5,7 @@ matches, then priorities, actions, weights and redirects."""
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 
 import pytest
@@ -181,3 +182,28 @@ def test_redirect_status_codes():
         "Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "StatusCode": "HTTP_302"}}]}]
     action = rules.route(rules.compile_rules(docs), req("/"), random.Random(0))
     assert isinstance(action, rules.Redirect) and action.status == 302
+
+
+def test_a_bad_regex_fails_when_the_rule_is_compiled_not_per_request():
+    doc = {"RuleArn": "bad", "Priority": "1", "Actions": [{"Type": "forward",
+                                                          "TargetGroupArn": TG_A}],
+           "Conditions": [{"Field": "path-pattern",
+                           "PathPatternConfig": {"Values": ["/zz"], "RegexValues": ["("]}}]}
+    with pytest.raises(re.error):
+        rules.compile_rule(doc)
+
+
+def test_compile_rules_leaves_out_a_bad_rule_and_keeps_the_others():
+    bad = {"RuleArn": "bad", "Priority": "1", "Actions": [{"Type": "forward",
+                                                          "TargetGroupArn": TG_B}],
+           "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"RegexValues": ["("]}}]}
+    reported: list[str] = []
+    compiled = rules.compile_rules([bad, *listener_rules()],
+                                   on_error=lambda doc, _e: reported.append(doc["RuleArn"]))
+    assert reported == ["bad"]
+    assert [r.arn for r in compiled] == ["r5", "r20", "default"]
+
+
+def test_regex_values_alone_match_by_search():
+    path = [{"Field": "path-pattern", "PathPatternConfig": {"RegexValues": [r"^/v\d+/"]}}]
+    assert matches(path, req("/v2/users")) and not matches(path, req("/vx/users"))
