@@ -187,6 +187,11 @@ def _wire_ecs(corral: Corral, blobs: BlobStore, authorizer: PolicyAuthorizer) ->
     for topic in ("ecs.service.changed", "ecs.task.changed"):
         corral.events.subscribe(topic, scheduler.wake)
     corral.controllers += [agent, scheduler]
+    from corral.ecs.log_shipper import LogShipper  # the awslogs log driver
+
+    agent.shipper = LogShipper(corral.store, driver, authorizer, s.public_endpoint,
+                               lambda task_id: agent.task_dir(task_id) / "logs")
+    corral.controllers.append(agent.shipper)
 
 
 def _wire_elb(corral: Corral) -> None:

@@ -3,6 +3,8 @@
     TaskAgent (controller, woken by RunTask/StopTask and every few seconds)
       ├─ one TaskWorker thread per task that is not STOPPED (also adopted after a restart)
       │    loop: observe the driver ─> task_engine.plan (pure) ─> apply actions ─> save
+      │    awslogs containers: the stream is opened before create; their output is shipped
+      │    by the LogShipper (log_shipper.py) and finished before cleanup or a restart
       ├─ removes runtime containers and sandboxes no active task accounts for
       └─ forgets STOPPED tasks after the retention period (their saved logs with them)
 
@@ -60,6 +62,7 @@ class TaskAgent(Controller):
         self.stop_timeout = stop_timeout
         self.pids_limit = pids_limit
         self.workers: dict[tuple[str, str, str], TaskWorker] = {}
+        self.shipper = None  # corral.ecs.log_shipper.LogShipper (awslogs), set by the app
         self.unavailable: str | None = None
         self._lock = threading.Lock()
 
@@ -306,6 +309,7 @@ class TaskWorker(threading.Thread):
             spec = self._spec(action.container, doc, row)
             doc[PRIVATE].setdefault("stopSignals", {})[action.container] = spec.stop_signal
             self.driver.remove(spec.id)  # a start repeated after a crash: begin afresh
+            self._open_log_stream(action.container, doc, row, spec.id)
             self.driver.create(spec)
             f["known"] = "CREATED"
             self.driver.start(spec.id)
@@ -316,8 +320,28 @@ class TaskWorker(threading.Thread):
             return
         f["known"], f["startedAt"] = "RUNNING", time.time()
 
+    def _open_log_stream(self, name: str, doc: dict, row: tasks.TaskRow, runtime_id: str
+                         ) -> None:
+        """awslogs: the group and stream exist before the container runs (a failure is the
+        container's CannotStartContainerError / CannotCreateContainerError)."""
+        shipper = self.agent.shipper
+        definition = next(c for c in doc[PRIVATE]["td"]["containerDefinitions"]
+                          if c["name"] == name)
+        if shipper is None or not definition.get("logConfiguration"):
+            return
+        with self.agent.store.transaction() as db:
+            opened = shipper.open_stream(db, row, definition, runtime_id)
+        if opened:
+            doc[PRIVATE]["containers"][name]["awslogs"] = opened
+
+    def _finish_log(self, name: str, doc: dict, row: tasks.TaskRow, *, restart: bool) -> None:
+        """awslogs: what the container wrote is shipped before its log goes away."""
+        if self.agent.shipper is not None and doc[PRIVATE]["containers"][name].get("awslogs"):
+            self.agent.shipper.finish(row, doc, name, restart=restart)
+
     def _do_restart(self, action: Action, doc: dict, row: tasks.TaskRow) -> None:
         f = doc[PRIVATE]["containers"][action.container]
+        self._finish_log(action.container, doc, row, restart=True)
         self.driver.remove(f["runtimeId"])
         for key in ("exitCode", "finishedAt", "health", "stopSentAt", "killSent"):
             f.pop(key, None)
@@ -347,6 +371,7 @@ class TaskWorker(threading.Thread):
 
     def _do_cleanup(self, action: Action, doc: dict, row: tasks.TaskRow) -> None:
         for name, f in doc[PRIVATE]["containers"].items():
+            self._finish_log(name, doc, row, restart=False)
             self._keep_log(row.task_id, name, f["runtimeId"])
             TaskAgent._quietly(self.driver.remove, f["runtimeId"])
         TaskAgent._quietly(self.driver.remove_sandbox, row.task_id)

@@ -1,4 +1,6 @@
-"""``corral tasks logs TASK [--follow]``: a task's container output, before CloudWatch Logs.
+"""``corral tasks logs TASK [--follow]``: a task's container output — from CloudWatch Logs for
+a container with the awslogs driver (the stream the shipper delivers to), else from the
+container's local log; a first line on stderr says which.
 ``corral events [--follow] [--json]``: ECS task and service state changes as EventBridge
 events (``corral.ecs.event_stream``), read from the server's in-memory stream."""
 
@@ -31,9 +33,14 @@ def logs(task: str, container: str | None, follow: bool, endpoint: str) -> None:
     """Print TASK's container output (TASK: the task id or ARN), each line prefixed with the
     container name and stream."""
     offset: dict = {}
+    told: set[str] = set()
     while True:
         body = {"task": task, "offset": offset, **({"container": container} if container else {})}
         out = _call(endpoint, "ecs/task-logs", body)
+        for name, source in (out.get("sources") or {}).items():
+            if name not in told:
+                told.add(name)
+                print(f"# {name}: {_source(source)}", file=sys.stderr, flush=True)
         for line in out["lines"]:
             target = sys.stderr if line["stream"] == "stderr" else sys.stdout
             print(f"{line['container']} | {line['text']}", file=target, flush=True)
@@ -41,6 +48,14 @@ def logs(task: str, container: str | None, follow: bool, endpoint: str) -> None:
         if not follow or (out["lastStatus"] == "STOPPED" and not out["lines"]):
             return
         time.sleep(0.5)
+
+
+def _source(source: str) -> str:
+    """``logs:<region>:<group>:<stream>`` → words (group names hold no ``:``)."""
+    if not source.startswith("logs:"):
+        return "the container's local log"
+    _, region, group, stream = source.split(":", 3)
+    return f"CloudWatch Logs, log group {group}, stream {stream} ({region})"
 
 
 @click.command()

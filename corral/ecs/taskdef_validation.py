@@ -29,6 +29,7 @@ from typing import Any
 
 from corral.aws import arns
 from corral.ecr.scope import registry_of_host
+from corral.ecs import awslogs
 from corral.ecs.errors import ClientException
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -264,6 +265,17 @@ def _normalize_container(c: dict, td: dict, names: set[str], volumes: dict[str, 
     _check_ulimits(c)
     _check_restart(c)
     _check_timeouts(c, fargate)
+    _check_awslogs(c, fargate)
+
+
+def _check_awslogs(c: dict, fargate: bool) -> None:
+    """ECS's own checks of awslogs options (corral.ecs.awslogs; Docker's refusals come at
+    container start)."""
+    log = c.get("logConfiguration") or {}
+    if log.get("logDriver") == "awslogs":
+        error = awslogs.registration_error(log.get("options"), fargate=fargate)
+        if error:
+            raise fail(error)
 
 
 def _check_memory(c: dict, task_memory: bool) -> None:

@@ -357,7 +357,7 @@ def test_long_stop_timeout_is_ec2_only_without_fargate_requirement():
 def test_health_check_defaults_and_attributes():
     td = normalize(with_container(base(taskRoleArn=ROLE, executionRoleArn=ROLE),
                                   healthCheck={"command": ["CMD-SHELL", "true"]},
-                                  logConfiguration={"logDriver": "awslogs"},
+                                  logConfiguration={"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web", "awslogs-region": "us-east-1"}},
                                   memoryReservation=64))
     assert td["containerDefinitions"][0]["healthCheck"] == {
         "command": ["CMD-SHELL", "true"], "interval": 30, "timeout": 5, "retries": 3}
