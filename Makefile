@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests drive (registry clients, container runtime) — installed when root.
-APT_PACKAGES ?= skopeo crun runc busybox-static tini iptables iproute2 docker.io amazon-ecr-credential-helper curl
+APT_PACKAGES ?= skopeo crun runc busybox-static tini iptables iproute2 docker.io amazon-ecr-credential-helper curl awscli
 
 .PHONY: up test venv deps apt bench coverage lint clean
 
